@@ -1,0 +1,152 @@
+package wsroute
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Route keys that API Gateway reserves. Custom route keys may not start with
+// "$".
+const (
+	RouteConnect    = "$connect"
+	RouteDisconnect = "$disconnect"
+	RouteDefault    = "$default"
+)
+
+// Event types, as in [RequestContext.EventType].
+const (
+	EventConnect    = "CONNECT"
+	EventMessage    = "MESSAGE"
+	EventDisconnect = "DISCONNECT"
+)
+
+// Request is the event a [Handler] receives. Its JSON encoding is API
+// Gateway's Lambda proxy event for WebSocket APIs, field for field, so a
+// handler written for Lambda ports by changing its signature, and an event can
+// be logged or forwarded as the same JSON.
+//
+// Which fields are set depends on the event:
+//   - CONNECT: Headers, MultiValueHeaders, and the query string parameters
+//     when the URL had a query. The hop-by-hop Connection and Upgrade headers
+//     are left out.
+//   - MESSAGE: Body and RequestContext.MessageID; no headers.
+//   - DISCONNECT: RequestContext.DisconnectStatusCode and DisconnectReason.
+//
+// A handler may keep a Request after it returns; nothing in it is reused.
+type Request struct {
+	Headers                         map[string]string   `json:"headers,omitempty"`
+	MultiValueHeaders               map[string][]string `json:"multiValueHeaders,omitempty"`
+	QueryStringParameters           map[string]string   `json:"queryStringParameters,omitempty"`
+	MultiValueQueryStringParameters map[string][]string `json:"multiValueQueryStringParameters,omitempty"`
+	StageVariables                  map[string]string   `json:"stageVariables,omitempty"`
+	RequestContext                  RequestContext      `json:"requestContext"`
+	Body                            string              `json:"body,omitempty"`
+	IsBase64Encoded                 bool                `json:"isBase64Encoded"`
+}
+
+// RequestContext is the requestContext object of a [Request].
+type RequestContext struct {
+	RouteKey             string   `json:"routeKey"`
+	MessageID            string   `json:"messageId,omitempty"`
+	EventType            string   `json:"eventType"`
+	ExtendedRequestID    string   `json:"extendedRequestId"`
+	RequestTime          string   `json:"requestTime"` // 02/Jan/2006:15:04:05 +0000
+	MessageDirection     string   `json:"messageDirection"`
+	DisconnectStatusCode int      `json:"disconnectStatusCode,omitempty"`
+	DisconnectReason     string   `json:"disconnectReason,omitempty"`
+	Stage                string   `json:"stage"`
+	ConnectedAt          int64    `json:"connectedAt"`      // epoch milliseconds
+	RequestTimeEpoch     int64    `json:"requestTimeEpoch"` // epoch milliseconds
+	Identity             Identity `json:"identity"`
+	RequestID            string   `json:"requestId"`
+	DomainName           string   `json:"domainName"`
+	ConnectionID         string   `json:"connectionId"`
+	APIID                string   `json:"apiId"`
+
+	// Authorizer holds what Options.Authorizer returned for this connection:
+	// "principalId", every key of its context, and "integrationLatency" in
+	// milliseconds. It is nil when no authorizer is configured. It is shared by
+	// every event of the connection: read it, do not modify it.
+	Authorizer map[string]any `json:"authorizer,omitempty"`
+}
+
+// MarshalJSON encodes c as API Gateway does: a DISCONNECT event always has
+// disconnectReason, even when it is empty.
+func (c RequestContext) MarshalJSON() ([]byte, error) {
+	type plain RequestContext
+	if c.EventType != EventDisconnect || c.DisconnectReason != "" {
+		return json.Marshal(plain(c))
+	}
+	return json.Marshal(struct {
+		plain
+		DisconnectReason string `json:"disconnectReason"`
+	}{plain: plain(c)})
+}
+
+// Identity is the caller's identity as API Gateway reports it.
+type Identity struct {
+	SourceIP  string `json:"sourceIp"`
+	UserAgent string `json:"userAgent,omitempty"` // only when the client sent one
+}
+
+// Response is what a [Handler] returns: the Lambda proxy result.
+//
+// On $connect, a 2xx StatusCode accepts the connection and any other refuses
+// the handshake with that status; Headers["Sec-WebSocket-Protocol"] selects the
+// subprotocol. On every other route StatusCode is ignored, and a non-empty Body
+// is sent back to the caller as one text frame (a two-way route).
+type Response struct {
+	StatusCode        int                 `json:"statusCode"`
+	Headers           map[string]string   `json:"headers,omitempty"`
+	MultiValueHeaders map[string][]string `json:"multiValueHeaders,omitempty"`
+	Body              string              `json:"body,omitempty"`
+	IsBase64Encoded   bool                `json:"isBase64Encoded,omitempty"`
+}
+
+// Connection describes an open connection, as [ConnectionManager.GetConnection]
+// returns it. Its JSON encoding is the body of API Gateway's GetConnection
+// response: {"connectedAt":"…","identity":{…},"lastActiveAt":"…"} with times in
+// ISO-8601 UTC with milliseconds.
+type Connection struct {
+	ConnectionID string    `json:"-"`
+	ConnectedAt  time.Time `json:"-"`
+	// LastActiveAt is when the last message went in either direction; before
+	// any, the time the connection was accepted.
+	LastActiveAt time.Time `json:"-"`
+	Identity     Identity  `json:"-"`
+}
+
+const isoMillis = "2006-01-02T15:04:05.000Z"
+
+type connectionJSON struct {
+	ConnectedAt  string   `json:"connectedAt"`
+	Identity     Identity `json:"identity"`
+	LastActiveAt string   `json:"lastActiveAt"`
+}
+
+// MarshalJSON encodes c as API Gateway's GetConnection response body.
+func (c Connection) MarshalJSON() ([]byte, error) {
+	return json.Marshal(connectionJSON{
+		ConnectedAt:  c.ConnectedAt.UTC().Format(isoMillis),
+		Identity:     c.Identity,
+		LastActiveAt: c.LastActiveAt.UTC().Format(isoMillis),
+	})
+}
+
+// UnmarshalJSON decodes API Gateway's GetConnection response body. It leaves
+// ConnectionID unchanged.
+func (c *Connection) UnmarshalJSON(data []byte) error {
+	var v connectionJSON
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	var err error
+	if c.ConnectedAt, err = time.Parse(time.RFC3339Nano, v.ConnectedAt); err != nil {
+		return err
+	}
+	if c.LastActiveAt, err = time.Parse(time.RFC3339Nano, v.LastActiveAt); err != nil {
+		return err
+	}
+	c.Identity = v.Identity
+	return nil
+}

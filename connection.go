@@ -1,6 +1,20 @@
 package wsroute
 
-import "context"
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/coder/websocket"
+)
 
 // ConnectionManager pushes to, inspects and closes connections by ID, as API
 // Gateway's @connections API does. [Router.Connections] returns the one for a
@@ -30,4 +44,570 @@ type connectionsKey struct{}
 func ConnectionsFromContext(ctx context.Context) ConnectionManager {
 	cm, _ := ctx.Value(connectionsKey{}).(ConnectionManager)
 	return cm
+}
+
+// Close reasons, as API Gateway reports them in $disconnect events.
+const (
+	reasonNormal    = "Connection Closed Normally"
+	reasonGoingAway = "Going away"
+	reasonNoStatus  = "Client-side close frame status not set"
+	reasonTooBig    = "Message too big"
+	reasonBinary    = "Binary frames are not supported"
+	reasonBadUTF8   = "Text frame is not valid UTF-8"
+)
+
+type connState uint8
+
+const (
+	stateOpen    connState = iota
+	stateClosing           // the router started a close; code and reason say why
+	stateClosed            // the read loop ended; $disconnect runs or ran
+)
+
+// frame is one queued outbound message.
+type frame struct {
+	data   string
+	binary bool
+}
+
+// conn is one accepted connection. Its read loop runs on a goroutine of its
+// own; a writer goroutine exists only while frames are queued; a timer (not a
+// goroutine) watches the idle, duration and ping deadlines.
+type conn struct {
+	r           *Router
+	ws          *websocket.Conn
+	nc          net.Conn
+	id          string
+	connectedAt time.Time
+	identity    Identity
+	domainName  string
+	authorizer  map[string]any
+	lastActive  atomic.Int64 // unix nanoseconds of the last message either way
+
+	mu        sync.Mutex
+	state     connState
+	code      websocket.StatusCode // why the router closed it, once state > stateOpen
+	reason    string
+	closeSent bool    // the writer has begun the close handshake
+	writing   bool    // a goroutine owns writes: the reader replying, or the writer
+	queue     []frame // frames waiting for the writer
+	queued    int     // bytes in queue
+	timer     *time.Timer
+	nextPing  time.Time
+}
+
+func (r *Router) newConn(req *http.Request, now time.Time) *conn {
+	c := &conn{
+		r:           r,
+		id:          r.ids.next(),
+		connectedAt: now.Truncate(time.Millisecond),
+		identity:    Identity{SourceIP: remoteIP(req.RemoteAddr), UserAgent: req.UserAgent()},
+		domainName:  r.opts.DomainName,
+	}
+	if c.domainName == "" {
+		c.domainName = req.Host
+	}
+	return c
+}
+
+func remoteIP(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
+}
+
+// event returns an event of the connection with the fields every event has.
+func (c *conn) event(routeKey, eventType, requestID string, now time.Time) *Request {
+	r := c.r
+	return &Request{
+		StageVariables: r.opts.StageVariables,
+		RequestContext: RequestContext{
+			RouteKey:          routeKey,
+			EventType:         eventType,
+			ExtendedRequestID: requestID,
+			RequestTime:       r.clock.format(now),
+			MessageDirection:  "IN",
+			Stage:             r.opts.Stage,
+			ConnectedAt:       c.connectedAt.UnixMilli(),
+			RequestTimeEpoch:  now.UnixMilli(),
+			Identity:          c.identity,
+			RequestID:         requestID,
+			DomainName:        c.domainName,
+			ConnectionID:      c.id,
+			APIID:             r.opts.APIID,
+			Authorizer:        c.authorizer,
+		},
+	}
+}
+
+// wsHeaderNames restores the spelling API Gateway uses for the headers that
+// Go's canonical form changes.
+var wsHeaderNames = map[string]string{
+	"Sec-Websocket-Key":        "Sec-WebSocket-Key",
+	"Sec-Websocket-Version":    "Sec-WebSocket-Version",
+	"Sec-Websocket-Extensions": "Sec-WebSocket-Extensions",
+	"Sec-Websocket-Protocol":   "Sec-WebSocket-Protocol",
+}
+
+func (c *conn) connectEvent(req *http.Request, now time.Time) *Request {
+	ev := c.event(RouteConnect, EventConnect, c.r.ids.next(), now)
+	ev.Headers = make(map[string]string, len(req.Header)+1)
+	ev.MultiValueHeaders = make(map[string][]string, len(req.Header)+1)
+	ev.Headers["Host"] = req.Host
+	ev.MultiValueHeaders["Host"] = []string{req.Host}
+	for k, vs := range req.Header {
+		if k == "Connection" || k == "Upgrade" || len(vs) == 0 {
+			continue
+		}
+		if n, ok := wsHeaderNames[k]; ok {
+			k = n
+		}
+		ev.Headers[k] = vs[len(vs)-1]
+		ev.MultiValueHeaders[k] = slices.Clone(vs)
+	}
+	if req.URL.RawQuery != "" {
+		q := req.URL.Query()
+		ev.QueryStringParameters = make(map[string]string, len(q))
+		ev.MultiValueQueryStringParameters = q
+		for k, vs := range q {
+			ev.QueryStringParameters[k] = vs[len(vs)-1]
+		}
+	}
+	return ev
+}
+
+// start serves an accepted connection. Until start registers it, the
+// connection is unknown to the ConnectionManager (ErrGone).
+func (c *conn) start(ws *websocket.Conn, nc net.Conn) {
+	r := c.r
+	c.ws, c.nc = ws, nc
+	ws.SetReadLimit(r.opts.MaxMessageSize)
+	now := time.Now()
+	c.lastActive.Store(now.UnixNano())
+	c.nextPing = now.Add(r.opts.PingInterval)
+	r.wg.Add(1) // the read loop; ServeHTTP's count is still held
+	c.mu.Lock()
+	c.armTimerLocked(now)
+	c.mu.Unlock()
+	if !r.conns.add(c) {
+		c.close(websocket.StatusGoingAway, reasonGoingAway) // Shutdown has begun
+	}
+	go c.readLoop()
+}
+
+func (c *conn) readLoop() {
+	defer c.r.wg.Done()
+	for {
+		typ, rd, err := c.ws.Reader(context.Background())
+		if err != nil {
+			c.finish(c.readError(err))
+			return
+		}
+		buf := getBuffer()
+		if _, err := buf.ReadFrom(rd); err != nil {
+			putBuffer(buf)
+			c.finish(c.readError(err))
+			return
+		}
+		now := time.Now()
+		c.lastActive.Store(now.UnixNano())
+		c.mu.Lock()
+		open := c.state == stateOpen
+		c.mu.Unlock()
+		if !open { // a close is under way: data frames are dropped
+			putBuffer(buf)
+			continue
+		}
+		var body string
+		binary := typ == websocket.MessageBinary
+		ok := true
+		switch {
+		case binary && !c.r.opts.AcceptBinary:
+			c.r.log.Info("wsroute: binary frame refused", "connectionId", c.id)
+			c.close(websocket.StatusUnsupportedData, reasonBinary)
+			ok = false
+		case binary:
+			body = base64.StdEncoding.EncodeToString(buf.Bytes())
+		case !utf8.Valid(buf.Bytes()):
+			c.r.log.Info("wsroute: text frame with invalid UTF-8", "connectionId", c.id)
+			c.close(websocket.StatusInvalidFramePayloadData, reasonBadUTF8)
+			ok = false
+		default:
+			body = string(buf.Bytes())
+		}
+		putBuffer(buf)
+		if ok {
+			c.dispatch(body, binary, now)
+		}
+	}
+}
+
+func (c *conn) isOpen() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state == stateOpen
+}
+
+// readError maps the error that ended the read loop to the code and reason
+// that $disconnect reports when the router did not start the close itself.
+func (c *conn) readError(err error) (websocket.StatusCode, string) {
+	if errors.Is(err, websocket.ErrMessageTooBig) {
+		c.r.log.Info("wsroute: message over the size limit", "connectionId", c.id, "limit", c.r.opts.MaxMessageSize)
+		c.close(websocket.StatusMessageTooBig, reasonTooBig)
+		return websocket.StatusMessageTooBig, reasonTooBig
+	}
+	var ce websocket.CloseError
+	if errors.As(err, &ce) {
+		if ce.Code == websocket.StatusNoStatusRcvd {
+			return ce.Code, reasonNoStatus
+		}
+		return ce.Code, ce.Reason
+	}
+	return websocket.StatusAbnormalClosure, ""
+}
+
+// dispatch routes one message and sends the handler's answer, if any.
+func (c *conn) dispatch(body string, binary bool, now time.Time) {
+	r := c.r
+	key := RouteDefault
+	var h Handler
+	if !binary {
+		// Keys starting with "$" never select a custom route: $connect and
+		// $disconnect are not reachable by a message.
+		if k, ok := r.expr.EvaluateString(body); ok && k != "" && k[0] != '$' {
+			if h = r.route(k); h != nil {
+				key = k
+			}
+		}
+	}
+	if h == nil {
+		h = r.route(RouteDefault)
+	}
+	messageID, requestID := r.ids.pair()
+	if h == nil {
+		c.reply(frame{data: errorFrame("Forbidden", c.id, requestID)})
+		return
+	}
+	ev := c.event(key, EventMessage, requestID, now)
+	ev.RequestContext.MessageID = messageID
+	ev.Body = body
+	ev.IsBase64Encoded = binary
+	resp, err := r.call(r.ctx, h, ev)
+	switch {
+	case err != nil:
+		c.reply(frame{data: errorFrame("Internal server error", c.id, requestID)})
+	case resp != nil && resp.Body != "":
+		f := frame{data: resp.Body}
+		if resp.IsBase64Encoded {
+			b, err := base64.StdEncoding.DecodeString(resp.Body)
+			if err != nil {
+				r.log.Error("wsroute: response body is not base64", "routeKey", key, "connectionId", c.id)
+				c.reply(frame{data: errorFrame("Internal server error", c.id, requestID)})
+				return
+			}
+			f = frame{data: string(b), binary: true}
+		}
+		c.reply(f)
+	}
+}
+
+// errorFrame is the frame API Gateway sends when a message finds no route or
+// its integration fails, spacing included.
+func errorFrame(message, connectionID, requestID string) string {
+	return `{"message": "` + message + `", "connectionId":"` + connectionID + `", "requestId":"` + requestID + `"}`
+}
+
+// post queues f for the writer. It never blocks on the client.
+func (c *conn) post(f frame) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.enqueueLocked(f)
+}
+
+func (c *conn) enqueueLocked(f frame) error {
+	if c.state != stateOpen {
+		return ErrGone
+	}
+	o := &c.r.opts
+	if len(c.queue) >= o.SendQueueSize || c.queued+len(f.data) > o.SendQueueBytes {
+		return ErrLimitExceeded
+	}
+	c.queue = append(c.queue, f)
+	c.queued += len(f.data)
+	c.startWriterLocked()
+	return nil
+}
+
+func (c *conn) startWriterLocked() {
+	if !c.writing {
+		c.writing = true
+		c.r.wg.Add(1) // the read loop's count is held while state < stateClosed
+		go c.writeLoop()
+	}
+}
+
+// reply sends a handler's answer from the read loop. When nothing else is
+// being written it writes on the read loop's goroutine, saving a goroutine
+// start per message; otherwise it queues behind what is waiting.
+func (c *conn) reply(f frame) {
+	c.mu.Lock()
+	if c.writing || len(c.queue) > 0 || c.state != stateOpen {
+		err := c.enqueueLocked(f)
+		c.mu.Unlock()
+		if err != nil {
+			c.r.log.Warn("wsroute: reply dropped", "connectionId", c.id, "err", err)
+		}
+		return
+	}
+	c.writing = true
+	c.mu.Unlock()
+	ok := c.write(f)
+	c.mu.Lock()
+	if ok && (len(c.queue) > 0 || c.state == stateClosing) {
+		c.r.wg.Add(1)
+		go c.writeLoop() // hand over what arrived meanwhile; c.writing stays true
+	} else {
+		c.writing = false
+	}
+	c.mu.Unlock()
+}
+
+// write writes one frame. A failed write means the socket is unusable: the
+// connection is aborted so that the read loop ends too.
+func (c *conn) write(f frame) bool {
+	typ := websocket.MessageText
+	if f.binary {
+		typ = websocket.MessageBinary
+	}
+	err := c.ws.Write(context.Background(), typ, unsafe.Slice(unsafe.StringData(f.data), len(f.data)))
+	if err != nil {
+		c.abort(websocket.StatusAbnormalClosure, "")
+		return false
+	}
+	c.lastActive.Store(time.Now().UnixNano())
+	return true
+}
+
+// writeLoop drains the queue, then performs a close the router requested,
+// then exits. The caller has set c.writing and counted it in r.wg.
+func (c *conn) writeLoop() {
+	defer c.r.wg.Done()
+	ok := true
+	for {
+		c.mu.Lock()
+		if !ok {
+			c.queue, c.queued = nil, 0
+		}
+		if len(c.queue) == 0 {
+			if c.state == stateClosing && !c.closeSent {
+				c.closeSent = true
+				code, reason := c.code, c.reason
+				c.mu.Unlock()
+				// Bounded by the socket deadline that close set.
+				_ = c.ws.Close(code, reason)
+				continue
+			}
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		batch := c.queue
+		c.queue, c.queued = nil, 0
+		c.mu.Unlock()
+		for _, f := range batch {
+			if ok = c.write(f); !ok {
+				break
+			}
+		}
+	}
+}
+
+// close starts a close the router decided on: queued frames are written, then
+// the close frame; the socket is closed after CloseTimeout whatever the client
+// does. It never waits. It reports false when the connection was not open.
+func (c *conn) close(code websocket.StatusCode, reason string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != stateOpen {
+		return false
+	}
+	c.state, c.code, c.reason = stateClosing, code, reason
+	c.stopTimerLocked()
+	if c.nc != nil {
+		_ = c.nc.SetDeadline(time.Now().Add(c.r.opts.CloseTimeout))
+	}
+	c.startWriterLocked()
+	return true
+}
+
+// abort closes the socket at once, without a close handshake.
+func (c *conn) abort(code websocket.StatusCode, reason string) {
+	c.close(code, reason) // records why, unless a close was already under way
+	if c.nc != nil {
+		_ = c.nc.SetDeadline(time.Unix(1, 0))
+	}
+}
+
+// finish runs when the read loop ends: the connection leaves the table and its
+// $disconnect route runs, exactly once.
+func (c *conn) finish(code websocket.StatusCode, reason string) {
+	c.mu.Lock()
+	wasOpen := c.state == stateOpen
+	if !wasOpen {
+		code, reason = c.code, c.reason // the router's reason wins
+	}
+	c.state = stateClosed
+	c.stopTimerLocked()
+	c.mu.Unlock()
+	c.r.conns.remove(c)
+	if wasOpen {
+		// The client closed or the network failed, and no close is under
+		// way: release the socket. This does not wait.
+		_ = c.ws.CloseNow()
+	}
+	c.disconnect(code, reason)
+}
+
+// disconnect runs the $disconnect route.
+func (c *conn) disconnect(code websocket.StatusCode, reason string) {
+	h := c.r.route(RouteDisconnect)
+	if h == nil {
+		return
+	}
+	now := time.Now()
+	ev := c.event(RouteDisconnect, EventDisconnect, c.r.ids.next(), now)
+	ev.RequestContext.DisconnectStatusCode = int(code)
+	ev.RequestContext.DisconnectReason = reason
+	ev.Headers = map[string]string{"Host": c.domainName, "x-api-key": "", "X-Forwarded-For": "", "x-restapi": ""}
+	ev.MultiValueHeaders = map[string][]string{"Host": {c.domainName}, "x-api-key": {""}, "X-Forwarded-For": {""}, "x-restapi": {""}}
+	_, _ = c.r.call(c.r.ctx, h, ev)
+}
+
+// armTimerLocked schedules the next of the idle, duration and ping deadlines.
+func (c *conn) armTimerLocked(now time.Time) {
+	o := &c.r.opts
+	var next time.Time
+	consider := func(t time.Time) {
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	if o.MaxConnectionDuration > 0 {
+		consider(c.connectedAt.Add(o.MaxConnectionDuration))
+	}
+	if o.IdleTimeout > 0 {
+		consider(time.Unix(0, c.lastActive.Load()).Add(o.IdleTimeout))
+	}
+	if o.PingInterval > 0 {
+		consider(c.nextPing)
+	}
+	if next.IsZero() {
+		return
+	}
+	d := next.Sub(now)
+	if c.timer == nil {
+		c.timer = time.AfterFunc(d, c.onTimer)
+	} else {
+		c.timer.Reset(d)
+	}
+}
+
+func (c *conn) stopTimerLocked() {
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+}
+
+// onTimer runs on a timer goroutine. Activity does not reset the timer: it
+// fires at the earliest possible deadline and re-arms for the real one.
+func (c *conn) onTimer() {
+	now := time.Now()
+	o := &c.r.opts
+	c.mu.Lock()
+	if c.state != stateOpen {
+		c.mu.Unlock()
+		return
+	}
+	expired := ""
+	switch {
+	case o.MaxConnectionDuration > 0 && !now.Before(c.connectedAt.Add(o.MaxConnectionDuration)):
+		expired = "maximum connection duration"
+	case o.IdleTimeout > 0 && !now.Before(time.Unix(0, c.lastActive.Load()).Add(o.IdleTimeout)):
+		expired = "idle timeout"
+	}
+	ping := expired == "" && o.PingInterval > 0 && !now.Before(c.nextPing)
+	if ping {
+		c.nextPing = now.Add(o.PingInterval)
+		c.r.wg.Add(1)
+	}
+	if expired == "" {
+		c.armTimerLocked(now)
+	}
+	c.mu.Unlock()
+	if expired != "" {
+		c.r.log.Info("wsroute: closing connection", "connectionId", c.id, "reason", expired)
+		c.close(websocket.StatusGoingAway, reasonGoingAway)
+		return
+	}
+	if ping {
+		defer c.r.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), o.PongTimeout)
+		err := c.ws.Ping(ctx)
+		cancel()
+		if err != nil && c.isOpen() {
+			c.r.log.Info("wsroute: client stopped answering pings", "connectionId", c.id, "err", err)
+			c.abort(websocket.StatusAbnormalClosure, "")
+		}
+	}
+}
+
+func (c *conn) info() *Connection {
+	return &Connection{
+		ConnectionID: c.id,
+		ConnectedAt:  c.connectedAt,
+		LastActiveAt: time.Unix(0, c.lastActive.Load()).Truncate(time.Millisecond),
+		Identity:     c.identity,
+	}
+}
+
+// localConnections is the ConnectionManager of a Router's own connections.
+type localConnections struct{ r *Router }
+
+var _ ConnectionManager = (*localConnections)(nil)
+
+func (m *localConnections) PostToConnection(ctx context.Context, connectionID string, data []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(data) > m.r.opts.MaxPostSize {
+		return ErrPayloadTooLarge
+	}
+	c := m.r.conns.get(connectionID)
+	if c == nil {
+		return ErrGone
+	}
+	return c.post(frame{data: string(data), binary: !utf8.Valid(data)})
+}
+
+func (m *localConnections) GetConnection(ctx context.Context, connectionID string) (*Connection, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	c := m.r.conns.get(connectionID)
+	if c == nil || !c.isOpen() {
+		return nil, ErrGone
+	}
+	return c.info(), nil
+}
+
+func (m *localConnections) DeleteConnection(ctx context.Context, connectionID string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c := m.r.conns.get(connectionID)
+	if c == nil || !c.close(websocket.StatusNormalClosure, reasonNormal) {
+		return ErrGone
+	}
+	return nil
 }

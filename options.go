@@ -1,0 +1,168 @@
+package wsroute
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// Options configures a [Router]. A nil *Options, and every zero field, means
+// the documented default. [New] copies the Options; changing them afterwards
+// has no effect.
+type Options struct {
+	// RouteSelectionExpression picks the route of each message. Default
+	// "$request.body.action". See EXPRESSIONS.md for the grammar.
+	RouteSelectionExpression string
+
+	// Stage, APIID and DomainName fill the requestContext of every event.
+	// Defaults: "local", "local", and the Host of the upgrade request.
+	Stage      string
+	APIID      string
+	DomainName string
+
+	// StageVariables appear as stageVariables on every event. Default none.
+	StageVariables map[string]string
+
+	// Authorizer, when set, runs on every upgrade request before $connect, as
+	// an API Gateway REQUEST authorizer does. It receives the CONNECT event.
+	// What it returns appears as requestContext.authorizer on every later
+	// event of the connection, $disconnect included. Return ErrUnauthorized to
+	// refuse with 401, ErrAccessDenied to refuse with 403; any other error
+	// refuses with 500. It runs on the goroutine serving the HTTP request.
+	Authorizer func(ctx context.Context, req *Request) (*AuthorizerResult, error)
+
+	// IdentitySources names request values the Authorizer needs, in API
+	// Gateway's form: "route.request.header.Authorization",
+	// "route.request.querystring.token". When one is missing or empty the
+	// request is refused with 401 without calling the Authorizer. Setting it
+	// without an Authorizer is an error.
+	IdentitySources []string
+
+	// APIKeys, when not empty, makes an API key required: the upgrade request
+	// must carry one of them in its x-api-key header, or it is refused with
+	// 403 before the authorizer and $connect run.
+	APIKeys []string
+
+	// MaxMessageSize bounds an inbound message, in bytes. A client that sends
+	// more is closed with 1009. Default 128 KiB, as API Gateway.
+	MaxMessageSize int64
+
+	// MaxPostSize bounds the data of [ConnectionManager.PostToConnection], in
+	// bytes; more fails with ErrPayloadTooLarge. Default 128 KiB.
+	MaxPostSize int
+
+	// IdleTimeout closes a connection with 1001 "Going away" when no message
+	// has gone either way for this long (pings do not count). Default 10
+	// minutes, as API Gateway. Negative disables it.
+	IdleTimeout time.Duration
+
+	// MaxConnectionDuration closes every connection with 1001 "Going away"
+	// this long after it opened. Default 2 hours, as API Gateway. Negative
+	// disables it.
+	MaxConnectionDuration time.Duration
+
+	// PingInterval is how often the router pings each connection. A client
+	// that does not answer within PongTimeout, or whose socket accepts no
+	// data for that long, is closed (its $disconnect sees 1006). Defaults 30 s
+	// and 10 s. A negative PingInterval disables keepalive pings.
+	PingInterval time.Duration
+	PongTimeout  time.Duration
+
+	// SendQueueSize and SendQueueBytes bound the frames waiting to be written
+	// to one connection, in frames and in bytes. When either is reached,
+	// PostToConnection fails with ErrLimitExceeded at once: a slow client never
+	// blocks the caller or other connections. Defaults 256 frames and 4 MiB.
+	// The queue costs nothing while empty.
+	SendQueueSize  int
+	SendQueueBytes int
+
+	// CloseTimeout bounds a close the router starts (DeleteConnection, a
+	// timeout, Shutdown): after it the socket is closed without waiting for
+	// the client's close frame. Default 10 s.
+	CloseTimeout time.Duration
+
+	// AcceptBinary makes binary frames $default events with a base64 body and
+	// isBase64Encoded true. By default a binary frame closes the connection
+	// with 1003, as API Gateway does.
+	AcceptBinary bool
+
+	// OriginPatterns and InsecureSkipVerify control the Origin check, as in
+	// [websocket.AcceptOptions]: by default a browser request from another
+	// origin than the Host is refused with 403. Patterns are matched with
+	// path.Match against the origin's host (or scheme://host when the pattern
+	// contains "://").
+	OriginPatterns     []string
+	InsecureSkipVerify bool
+
+	// Logger receives handler errors and panics, closes caused by limits, and
+	// shutdown. Default: nothing is logged.
+	Logger *slog.Logger
+}
+
+// AuthorizerResult is what an Authorizer grants a connection.
+type AuthorizerResult struct {
+	// PrincipalID appears as requestContext.authorizer.principalId.
+	PrincipalID string
+	// Context entries appear as keys of requestContext.authorizer. API
+	// Gateway allows string, number and boolean values.
+	Context map[string]any
+}
+
+const (
+	defaultExpression      = "$request.body.action"
+	defaultMaxMessageSize  = 128 << 10
+	defaultMaxPostSize     = 128 << 10
+	defaultIdleTimeout     = 10 * time.Minute
+	defaultMaxDuration     = 2 * time.Hour
+	defaultPingInterval    = 30 * time.Second
+	defaultPongTimeout     = 10 * time.Second
+	defaultSendQueueSize   = 256
+	defaultSendQueueBytes  = 4 << 20
+	defaultCloseTimeout    = 10 * time.Second
+	defaultStageAndAPIName = "local"
+)
+
+func (o *Options) withDefaults() (Options, error) {
+	var c Options
+	if o != nil {
+		c = *o
+	}
+	def := func(v *string, d string) {
+		if *v == "" {
+			*v = d
+		}
+	}
+	def(&c.RouteSelectionExpression, defaultExpression)
+	def(&c.Stage, defaultStageAndAPIName)
+	def(&c.APIID, defaultStageAndAPIName)
+	if c.MaxMessageSize < 0 || c.MaxPostSize < 0 || c.SendQueueSize < 0 || c.SendQueueBytes < 0 ||
+		c.PongTimeout < 0 || c.CloseTimeout < 0 {
+		return c, errors.New("wsroute: negative size or timeout in Options")
+	}
+	defInt := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	if c.MaxMessageSize == 0 {
+		c.MaxMessageSize = defaultMaxMessageSize
+	}
+	defInt(&c.MaxPostSize, defaultMaxPostSize)
+	defInt(&c.SendQueueSize, defaultSendQueueSize)
+	defInt(&c.SendQueueBytes, defaultSendQueueBytes)
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defDur(&c.IdleTimeout, defaultIdleTimeout)
+	defDur(&c.MaxConnectionDuration, defaultMaxDuration)
+	defDur(&c.PingInterval, defaultPingInterval)
+	defDur(&c.PongTimeout, defaultPongTimeout)
+	defDur(&c.CloseTimeout, defaultCloseTimeout)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c, nil
+}

@@ -1,0 +1,29 @@
+// Package wsroutetest helps test code written for [wsroute]: route handlers,
+// whole applications, and clients of the @connections API.
+//
+// It works at two levels.
+//
+// # Through the network
+//
+// [NewServer] serves a [wsroute.Router] (or any handler that mounts one) on an
+// [httptest.Server] bound to 127.0.0.1 and shuts both down when the test ends.
+// [Server.Dial] and [Dial] open WebSocket clients with headers, query
+// parameters and subprotocols; a [Client] sends text, JSON and API
+// Gateway-style actions ([Client.SendAction]) and expects frames, JSON
+// frames, the exact Forbidden and Internal server error frames that API
+// Gateway sends ([Client.ExpectForbidden], [Client.ExpectInternalServerError]),
+// silence, or a close code. Every wait is bounded by the context passed in and
+// by [Client.Timeout].
+//
+// # Without a network
+//
+// [Events] builds the CONNECT, MESSAGE and DISCONNECT [wsroute.Request] values
+// that a router would pass to a handler, with API Gateway-shaped IDs and
+// times, so a handler can be called directly. [Recorder] is an in-memory
+// [wsroute.ConnectionManager] that records what a handler pushed to each
+// connection; give it to the handler under test where it expects the
+// router's manager.
+//
+// Everything here reports failures through the testing.TB it was given and
+// cleans up with TB.Cleanup: no goroutine it starts outlives the test.
+package wsroutetest

@@ -124,6 +124,14 @@ func (a *App) routes(r *wsroute.Router) {
 // Router returns the app's router, for its connections or options.
 func (a *App) Router() *wsroute.Router { return a.router }
 
+// UserConnection returns the connection ID that registered userID, for
+// operators and tests: give it to the management API to push to or
+// disconnect that user.
+func (a *App) UserConnection(userID string) (connectionID string, ok bool) {
+	c := a.store.connOf(userID)
+	return c, c != ""
+}
+
 // Handler serves the page at "/", its assets under /static/, the WebSocket
 // endpoint at [EndpointPath], and, when configured, the management API
 // under EndpointPath + "/".

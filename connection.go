@@ -362,11 +362,13 @@ func (c *conn) reply(f frame) {
 	}
 	c.writing = true
 	c.mu.Unlock()
-	ok := c.write(f)
+	c.write(f)
 	c.mu.Lock()
-	if ok && (len(c.queue) > 0 || c.state == stateClosing) {
+	if len(c.queue) > 0 || (c.state == stateClosing && !c.closeSent) {
+		// Hand over what arrived meanwhile, and a close requested meanwhile
+		// (a failed write requests one); c.writing stays true.
 		c.r.wg.Add(1)
-		go c.writeLoop() // hand over what arrived meanwhile; c.writing stays true
+		go c.writeLoop()
 	} else {
 		c.writing = false
 	}

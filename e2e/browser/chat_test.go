@@ -105,31 +105,42 @@ type page struct {
 
 func newPage(t *testing.T, browser context.Context, name string) *page {
 	t.Helper()
-	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	p := &page{t: t, name: name}
+	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext(), chromedp.WithListener(p.onEvent))
 	t.Cleanup(cancel)
-	p := &page{t: t, name: name, ctx: ctx}
-	chromedp.ListenTarget(ctx, func(ev any) {
-		switch ev := ev.(type) {
-		case *runtime.EventExceptionThrown:
-			p.mu.Lock()
-			p.errs = append(p.errs, "exception: "+ev.ExceptionDetails.Error())
-			p.mu.Unlock()
-		case *runtime.EventConsoleAPICalled:
-			if ev.Type == runtime.APITypeError {
-				var args []string
-				for _, a := range ev.Args {
-					args = append(args, string(a.Value))
-				}
-				p.mu.Lock()
-				p.errs = append(p.errs, "console.error: "+strings.Join(args, " "))
-				p.mu.Unlock()
-			}
-		}
-	})
+	p.ctx = ctx
 	if err := chromedp.Do(ctx); err != nil { // opens the tab
 		t.Fatalf("%s: opening a tab: %v", name, err)
 	}
 	return p
+}
+
+// onEvent records JavaScript exceptions and console errors. It runs on the
+// tab's reading goroutine and must return fast.
+func (p *page) onEvent(ev any) {
+	var msg string
+	switch ev := ev.(type) {
+	case *runtime.EventExceptionThrown:
+		d := ev.ExceptionDetails
+		msg = fmt.Sprintf("exception at %s:%d: %s", d.URL, d.LineNumber+1, d.Text)
+		if d.Exception != nil {
+			msg += " " + d.Exception.Description
+		}
+	case *runtime.EventConsoleAPICalled:
+		if ev.Type != runtime.ConsoleAPICalledTypeError {
+			return
+		}
+		var args []string
+		for _, a := range ev.Args {
+			args = append(args, string(a.Value))
+		}
+		msg = "console.error: " + strings.Join(args, " ")
+	default:
+		return
+	}
+	p.mu.Lock()
+	p.errs = append(p.errs, msg)
+	p.mu.Unlock()
 }
 
 // do runs actions in the tab, failing the test after stepTimeout.

@@ -108,7 +108,7 @@ func TestDefaultAnswersWithStatus(t *testing.T) {
 
 	a.advance(ctx)
 	assert.Equal(t, "PAYMENT_CONFIRMED", readStatus(ctx, c).Status) // the push
-	c.SendAction(ctx, "getStatus", nil)                            // no such route: $default
+	c.SendAction(ctx, "getStatus", nil)                             // no such route: $default
 	m = readStatus(ctx, c)
 	assert.Equal(t, "PAYMENT_CONFIRMED", m.Status)
 	assert.Equal(t, 2, m.Step)

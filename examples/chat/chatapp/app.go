@@ -219,6 +219,7 @@ func (a *App) registerUser(ctx context.Context, req *wsroute.Request) (*wsroute.
 		a.departLocked(ctx, holder)
 		a.store.register(connID(req), in.UserID)
 	}
+	a.log.Info("chat: user registered", "userId", in.UserID, "connectionId", connID(req))
 	a.post(ctx, connID(req), encode(RegistrationSuccess{Type: TypeRegistrationSuccess, UserID: in.UserID}))
 	a.broadcastPresenceLocked(ctx)
 	return nil, nil

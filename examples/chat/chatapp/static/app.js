@@ -174,6 +174,10 @@
         if (msg.message && msg.connectionId) {
           // API Gateway's own frames: "Forbidden", "Internal server error".
           showError(`Server error: ${msg.message} (request ${msg.requestId || "?"}).`);
+        } else if (typeof msg.message === "string") {
+          // Anything else with a message, such as a notice pushed through
+          // the management API.
+          showBanner(msg.message, "info");
         }
     }
   }
@@ -347,6 +351,10 @@
 
   let errorTimer = null;
   function showError(text) {
+    showBanner(text, "error");
+  }
+  function showBanner(text, kind) {
+    el.error.className = "banner " + kind;
     el.errorText.textContent = text;
     el.error.hidden = false;
     clearTimeout(errorTimer);

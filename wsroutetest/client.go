@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"regexp"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/coder/websocket"
@@ -37,6 +36,17 @@ type DialOptions struct {
 type Frame struct {
 	Type websocket.MessageType
 	Data []byte
+}
+
+// kind names a message type in failure messages.
+func kind(t websocket.MessageType) string {
+	switch t {
+	case websocket.MessageText:
+		return "text"
+	case websocket.MessageBinary:
+		return "binary"
+	}
+	return t.String()
 }
 
 // String returns the frame's data as text.
@@ -70,7 +80,7 @@ type Client struct {
 	// deadline. Default [DefaultTimeout].
 	Timeout time.Duration
 
-	t      testing.TB
+	t      TB
 	notify chan struct{} // signalled when a frame or the end arrives
 	done   chan struct{} // closed when the read goroutine returns
 
@@ -82,7 +92,7 @@ type Client struct {
 // Dial opens a WebSocket connection to rawURL (ws:// or wss://) and starts
 // reading from it. It fails the test when the handshake fails. The connection
 // is closed, and its reader stopped, when the test ends.
-func Dial(t testing.TB, rawURL string, opts *DialOptions) *Client {
+func Dial(t TB, rawURL string, opts *DialOptions) *Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
 	defer cancel()
@@ -103,7 +113,7 @@ func Dial(t testing.TB, rawURL string, opts *DialOptions) *Client {
 // returns the server's HTTP response, whose Body holds the start of the
 // response body. It fails the test when the handshake succeeds or no HTTP
 // response came back.
-func DialRefused(t testing.TB, rawURL string, opts *DialOptions) *http.Response {
+func DialRefused(t TB, rawURL string, opts *DialOptions) *http.Response {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), DefaultTimeout)
 	defer cancel()
@@ -296,7 +306,7 @@ func (c *Client) ExpectText(ctx context.Context, want string) {
 	c.t.Helper()
 	f := c.Next(ctx)
 	if f.Type != websocket.MessageText || string(f.Data) != want {
-		c.t.Fatalf("wsroutetest: got %s frame %q, want text frame %q", f.Type, truncate(f.Data), want)
+		c.t.Fatalf("wsroutetest: got %s frame %q, want text frame %q", kind(f.Type), truncate(f.Data), want)
 	}
 }
 
@@ -326,7 +336,7 @@ func (c *Client) ExpectJSON(ctx context.Context, want any) {
 	f := c.Next(ctx)
 	var got any
 	if f.Type != websocket.MessageText || json.Unmarshal(f.Data, &got) != nil {
-		c.t.Fatalf("wsroutetest: got %s frame %q, want JSON %s", f.Type, truncate(f.Data), wantJSON)
+		c.t.Fatalf("wsroutetest: got %s frame %q, want JSON %s", kind(f.Type), truncate(f.Data), wantJSON)
 	}
 	if !jsonEqual(got, wantV) {
 		c.t.Fatalf("wsroutetest: got JSON %s, want %s", f.Data, wantJSON)
@@ -339,7 +349,7 @@ func (c *Client) ReadJSON(ctx context.Context, v any) {
 	c.t.Helper()
 	f := c.Next(ctx)
 	if f.Type != websocket.MessageText {
-		c.t.Fatalf("wsroutetest: got %s frame, want a JSON text frame", f.Type)
+		c.t.Fatalf("wsroutetest: got %s frame, want a JSON text frame", kind(f.Type))
 	}
 	if err := json.Unmarshal(f.Data, v); err != nil {
 		c.t.Fatalf("wsroutetest: decoding %q into %T: %v", truncate(f.Data), v, err)
@@ -381,7 +391,7 @@ func (c *Client) expectErrorFrame(ctx context.Context, msg string) ErrorFrame {
 	f := c.Next(ctx)
 	ef, ok := ParseErrorFrame(f.Data)
 	if f.Type != websocket.MessageText || !ok || ef.Message != msg {
-		c.t.Fatalf("wsroutetest: got %s frame %q, want the %q error frame", f.Type, truncate(f.Data), msg)
+		c.t.Fatalf("wsroutetest: got %s frame %q, want the %q error frame", kind(f.Type), truncate(f.Data), msg)
 	}
 	if ef.ConnectionID == "" || ef.RequestID == "" {
 		c.t.Fatalf("wsroutetest: error frame %q has an empty connectionId or requestId", f.Data)
@@ -397,7 +407,7 @@ func (c *Client) ExpectNoFrame(ctx context.Context, d time.Duration) {
 	defer cancel()
 	f, err := c.next(ctx)
 	if err == nil {
-		c.t.Fatalf("wsroutetest: got %s frame %q, want none", f.Type, truncate(f.Data))
+		c.t.Fatalf("wsroutetest: got %s frame %q, want none", kind(f.Type), truncate(f.Data))
 	}
 }
 

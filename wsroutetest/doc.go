@@ -24,6 +24,18 @@
 // connection; give it to the handler under test where it expects the
 // router's manager.
 //
-// Everything here reports failures through the testing.TB it was given and
-// cleans up with TB.Cleanup: no goroutine it starts outlives the test.
+// Everything here reports failures through the [TB] it was given (the test's
+// *testing.T) and cleans up with its Cleanup: no goroutine it starts outlives
+// the test.
 package wsroutetest
+
+// TB is the part of [testing.TB] this package uses. *testing.T, *testing.B
+// and *testing.F satisfy it; so can a small type of your own, to use the
+// helpers outside a test function (as this package's examples do).
+type TB interface {
+	Helper()
+	Cleanup(func())
+	Logf(format string, args ...any)
+	Errorf(format string, args ...any)
+	Fatalf(format string, args ...any)
+}

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/wsroute/wsroute"
@@ -47,7 +46,7 @@ type ServerOptions struct {
 
 // NewRouter returns a router made by [wsroute.New] with opts, failing the test
 // when New fails. Serve it with [NewServer], which also shuts it down.
-func NewRouter(t testing.TB, opts *wsroute.Options) *wsroute.Router {
+func NewRouter(t TB, opts *wsroute.Options) *wsroute.Router {
 	t.Helper()
 	r, err := wsroute.New(opts)
 	if err != nil {
@@ -61,7 +60,7 @@ func NewRouter(t testing.TB, opts *wsroute.Options) *wsroute.Router {
 // 1001 and running each $disconnect), failing the test if that takes longer
 // than opts.ShutdownTimeout, and then closes the HTTP server. A nil opts means
 // the defaults.
-func NewServer(t testing.TB, r *wsroute.Router, opts *ServerOptions) *Server {
+func NewServer(t TB, r *wsroute.Router, opts *ServerOptions) *Server {
 	t.Helper()
 	var o ServerOptions
 	if opts != nil {
@@ -71,7 +70,7 @@ func NewServer(t testing.TB, r *wsroute.Router, opts *ServerOptions) *Server {
 		o.Handler = r
 	}
 	if o.Handler == nil {
-		t.Fatal("wsroutetest: NewServer needs a router or a handler")
+		t.Fatalf("wsroutetest: NewServer needs a router or a handler")
 	}
 	if o.Path == "" {
 		o.Path = "/"
@@ -103,13 +102,13 @@ func NewServer(t testing.TB, r *wsroute.Router, opts *ServerOptions) *Server {
 }
 
 // Dial opens a WebSocket client to the server's endpoint; see [Dial].
-func (s *Server) Dial(t testing.TB, opts *DialOptions) *Client {
+func (s *Server) Dial(t TB, opts *DialOptions) *Client {
 	t.Helper()
 	return Dial(t, s.URL, opts)
 }
 
 // DialRefused expects the server to refuse the handshake; see [DialRefused].
-func (s *Server) DialRefused(t testing.TB, opts *DialOptions) *http.Response {
+func (s *Server) DialRefused(t TB, opts *DialOptions) *http.Response {
 	t.Helper()
 	return DialRefused(t, s.URL, opts)
 }

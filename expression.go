@@ -14,12 +14,12 @@ import (
 // the body of each message into a route key, as in API Gateway WebSocket APIs.
 // EXPRESSIONS.md holds the full grammar; in short:
 //
-//	$request.body.action                          unwrapped variable
-//	${request.body.action}                        wrapped variable
-//	${request.body.service}/${request.body.action} variables and literal text
-//	$request.body.data['room.id'][0]              quoted names and indices
-//	action                                        a static route key
-//	\$default                                     an escaped "$"
+//	$request.body.action                            unwrapped variable
+//	${request.body.action}                          wrapped variable
+//	${request.body.service}/${request.body.action}  variables and literal text
+//	$request.body.data['room.id'][0]                quoted names and indices
+//	action                                          a static route key
+//	\$default                                       an escaped "$"
 //
 // Only $request.body may be read. A missing value yields the empty string;
 // strings yield their unescaped value, numbers their JSON text, null the empty
@@ -109,7 +109,9 @@ func (e *Expression) String() string { return e.src }
 // expression without variables still reports ok=false for such bodies.
 //
 // The key never refers to body's memory, so body may be reused as soon as
-// Evaluate returns. Evaluate allocates at most the key itself.
+// Evaluate returns. Evaluate never copies body; it copies at most the key, and
+// allocates nothing for a static expression or a boolean, null or missing
+// value.
 func (e *Expression) Evaluate(body []byte) (routeKey string, ok bool) {
 	s := unsafe.String(unsafe.SliceData(body), len(body))
 	if !validJSON(s) {

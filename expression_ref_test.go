@@ -249,11 +249,18 @@ func FuzzEvaluate(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, expr string, body []byte) {
-		e, err := ParseExpression(expr)
-		if err != nil {
+		if e, err := ParseExpression(expr); err == nil {
+			checkAgainstReference(t, e, body)
+		}
+		// The mutator changes bodies far more than expressions, so also read
+		// the whole body and paths to its values, under keys it made up.
+		root, ok := refDecode(body)
+		if !ok {
 			return
 		}
-		checkAgainstReference(t, e, body)
+		for _, x := range append([]string{"${request.body}"}, pathsTo(root, 16)...) {
+			checkAgainstReference(t, MustParseExpression(x), body)
+		}
 	})
 }
 
@@ -328,6 +335,29 @@ func canonical(e *Expression) string {
 		b.WriteString("}")
 	}
 	return b.String()
+}
+
+// pathsTo returns expressions that read up to limit values of v, depth first,
+// with every name quoted.
+func pathsTo(v refValue, limit int) []string {
+	var out []string
+	var walk func(v refValue, path string)
+	walk = func(v refValue, path string) {
+		if len(out) == limit {
+			return
+		}
+		if path != "" {
+			out = append(out, "${request.body"+path+"}")
+		}
+		for i, e := range v.elems {
+			walk(e, fmt.Sprintf("%s[%d]", path, i))
+		}
+		for i, k := range v.keys {
+			walk(v.vals[i], path+"['"+strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(k)+"']")
+		}
+	}
+	walk(v, "")
+	return out
 }
 
 func TestReferenceAgreesOnSeeds(t *testing.T) {

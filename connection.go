@@ -402,7 +402,10 @@ func (c *conn) writeLoop() {
 			c.queue, c.queued = nil, 0
 		}
 		if len(c.queue) == 0 {
-			if c.state == stateClosing && !c.closeSent {
+			// c.code is set once the router starts a close. The read loop
+			// may have ended meanwhile (stateClosed): the close must still
+			// be performed, or nothing releases the socket.
+			if c.code != 0 && !c.closeSent {
 				c.closeSent = true
 				code, reason := c.code, c.reason
 				c.mu.Unlock()

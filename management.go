@@ -282,12 +282,13 @@ type mgmtError struct {
 }
 
 func (h *managementHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header()[headerRequestID] = []string{newManagementRequestID()}
+	requestID := newManagementRequestID()
+	w.Header().Set(headerRequestID, requestID)
 
 	// 1. Who is calling: everything that does not need the body.
 	sig, e, reason := h.authenticateHeaders(r)
 	if e != nil {
-		h.refuse(w, r, e, reason)
+		h.refuse(w, r, requestID, e, reason)
 		return
 	}
 
@@ -301,7 +302,7 @@ func (h *managementHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// 3. A SigV4 signature covers the body.
 	if sig != nil {
 		if err := h.sigv4.Verify(r, sig, sigv4.PayloadHash(body)); err != nil {
-			h.refuse(w, r, h.sigv4Error(err), err.Error())
+			h.refuse(w, r, requestID, h.sigv4Error(err), err.Error())
 			return
 		}
 	}
@@ -337,10 +338,10 @@ func (h *managementHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// 5. The call.
-	h.serveConnection(w, r, id, body)
+	h.serveConnection(w, r, requestID, id, body)
 }
 
-func (h *managementHandler) serveConnection(w http.ResponseWriter, r *http.Request, id string, body []byte) {
+func (h *managementHandler) serveConnection(w http.ResponseWriter, r *http.Request, requestID, id string, body []byte) {
 	var (
 		info *Connection
 		err  error
@@ -367,7 +368,7 @@ func (h *managementHandler) serveConnection(w http.ResponseWriter, r *http.Reque
 		e := managerError(err)
 		if e.status >= 500 {
 			h.log.Error("wsroute: management API: ConnectionManager failed",
-				"method", r.Method, "connectionId", id, "requestId", w.Header()[headerRequestID][0], "error", err)
+				"method", r.Method, "connectionId", id, "requestId", requestID, "error", err)
 		}
 		writeManagementError(w, e)
 		return
@@ -460,9 +461,9 @@ func (h *managementHandler) sigv4Error(err error) *mgmtError {
 	return &mgmtError{http.StatusForbidden, shapeForbidden, msg}
 }
 
-func (h *managementHandler) refuse(w http.ResponseWriter, r *http.Request, e *mgmtError, reason string) {
+func (h *managementHandler) refuse(w http.ResponseWriter, r *http.Request, requestID string, e *mgmtError, reason string) {
 	h.log.Info("wsroute: management API: request refused", "method", r.Method, "remoteAddr", r.RemoteAddr,
-		"requestId", w.Header()[headerRequestID][0], "reason", reason)
+		"requestId", requestID, "reason", reason)
 	writeManagementError(w, e)
 }
 
@@ -518,7 +519,7 @@ func writeManagementError(w http.ResponseWriter, e *mgmtError) {
 		Message string `json:"message"`
 	}{e.message})
 	hdr := w.Header()
-	hdr[headerErrorType] = []string{e.shape} // API Gateway's spelling, kept as is on HTTP/1
+	hdr.Set(headerErrorType, e.shape)
 	hdr.Set(headerContentType, jsonContentType)
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	hdr.Set("Content-Length", strconv.Itoa(len(b)))

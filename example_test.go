@@ -1,0 +1,108 @@
+package wsroute_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/coder/websocket"
+
+	"github.com/wsroute/wsroute"
+)
+
+// A two-way route: the handler's Response body goes back to the caller. A
+// message that selects no route, with no $default, gets API Gateway's
+// Forbidden frame.
+func ExampleRouter() {
+	r, err := wsroute.New(nil) // route on $request.body.action
+	if err != nil {
+		panic(err)
+	}
+	r.HandleFunc("greet", func(ctx context.Context, req *wsroute.Request) (*wsroute.Response, error) {
+		return &wsroute.Response{StatusCode: 200, Body: `{"hello":"world"}`}, nil
+	})
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+	defer r.Shutdown(context.Background())
+
+	ctx := context.Background()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		panic(err)
+	}
+	defer c.CloseNow()
+
+	c.Write(ctx, websocket.MessageText, []byte(`{"action":"greet"}`))
+	_, reply, _ := c.Read(ctx)
+	fmt.Println(string(reply))
+
+	c.Write(ctx, websocket.MessageText, []byte(`{"action":"unknown"}`))
+	_, reply, _ = c.Read(ctx)
+	fmt.Println(strings.HasPrefix(string(reply), `{"message": "Forbidden", "connectionId":"`))
+	// Output:
+	// {"hello":"world"}
+	// true
+}
+
+// A route selection expression with two variables: the route key is
+// "<service>/<action>".
+func ExampleNew() {
+	r, err := wsroute.New(&wsroute.Options{
+		RouteSelectionExpression: "${request.body.service}/${request.body.action}",
+	})
+	if err != nil {
+		panic(err)
+	}
+	r.HandleFunc("chat/join", func(ctx context.Context, req *wsroute.Request) (*wsroute.Response, error) {
+		return &wsroute.Response{Body: "joined via " + req.RequestContext.RouteKey}, nil
+	})
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+	defer r.Shutdown(context.Background())
+
+	ctx := context.Background()
+	c, _, _ := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	defer c.CloseNow()
+	c.Write(ctx, websocket.MessageText, []byte(`{"service":"chat","action":"join","room":"r1"}`))
+	_, reply, _ := c.Read(ctx)
+	fmt.Println(string(reply))
+	// Output: joined via chat/join
+}
+
+// A handler pushes to another connection by ID through the ConnectionManager
+// in its context.
+func ExampleConnectionsFromContext() {
+	r, _ := wsroute.New(nil)
+	ids := make(chan string, 1)
+	r.HandleFunc(wsroute.RouteConnect, func(ctx context.Context, req *wsroute.Request) (*wsroute.Response, error) {
+		ids <- req.RequestContext.ConnectionID
+		return nil, nil
+	})
+	r.HandleFunc("poke", func(ctx context.Context, req *wsroute.Request) (*wsroute.Response, error) {
+		var msg struct{ To string }
+		if err := json.Unmarshal([]byte(req.Body), &msg); err != nil {
+			return nil, err
+		}
+		cm := wsroute.ConnectionsFromContext(ctx)
+		return nil, cm.PostToConnection(ctx, msg.To, []byte("poked by "+req.RequestContext.ConnectionID[:4]+"…"))
+	})
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+	defer r.Shutdown(context.Background())
+
+	ctx := context.Background()
+	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+	alice, _, _ := websocket.Dial(ctx, url, nil)
+	defer alice.CloseNow()
+	<-ids
+	bob, _, _ := websocket.Dial(ctx, url, nil)
+	defer bob.CloseNow()
+	bobID := <-ids
+
+	alice.Write(ctx, websocket.MessageText, []byte(`{"action":"poke","to":"`+bobID+`"}`))
+	_, got, _ := bob.Read(ctx)
+	fmt.Println(strings.HasPrefix(string(got), "poked by "))
+	// Output: true
+}

@@ -161,18 +161,6 @@ func (p *page) waitFor(what, expr string) {
 		chromedp.WithPollingTimeout(stepTimeout-time.Second)))
 }
 
-// eval returns the value of a JavaScript expression.
-func (p *page) eval(expr string) string {
-	p.t.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, stepTimeout)
-	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
-	if err != nil {
-		p.t.Fatalf("%s: evaluating %s: %v", p.name, expr, err)
-	}
-	return v
-}
-
 // dump describes the page's state for failure messages.
 func (p *page) dump() string {
 	ctx, cancel := context.WithTimeout(p.ctx, 3*time.Second)
@@ -312,6 +300,16 @@ func TestChatInBrowser(t *testing.T) {
 	}
 	bob.send("Welcome back.")
 	alice.waitFor("a room message after the reconnect", messageShown("bob", "Welcome back."))
+
+	// A notice pushed through the ConnectionManager, as the management API
+	// would, shows as an information banner.
+	now, _ := app.UserConnection("alice")
+	if err := app.Router().Connections().PostToConnection(ctx, now, []byte(`{"type":"notice","message":"Maintenance at noon."}`)); err != nil {
+		t.Fatalf("PostToConnection: %v", err)
+	}
+	alice.waitFor("the notice", `!document.getElementById("error").hidden && document.getElementById("error").classList.contains("info") &&
+		document.getElementById("error-text").textContent === "Maintenance at noon."`)
+	saveScreenshot(t, bob, "chat-bob.png")
 
 	alice.checkNoErrors()
 	bob.checkNoErrors()

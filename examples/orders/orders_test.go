@@ -34,8 +34,9 @@ func start(t *testing.T) (*app, *wsroutetest.Server) {
 
 // watch connects a client to orderID and waits for its first answer, the
 // order's current status. The round trip makes sure the router has
-// registered the connection: a client's handshake can complete a moment
-// before PostToConnection reaches it (see the README).
+// registered the connection: the router sends the 101 response a moment
+// before PostToConnection can reach the connection, so a push right after
+// Dial returns can fail with ErrGone (reported to the router's owner).
 func watch(t *testing.T, srv *wsroutetest.Server, orderID string) *wsroutetest.Client {
 	t.Helper()
 	ctx := context.Background()

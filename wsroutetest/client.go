@@ -119,6 +119,7 @@ func DialRefused(t TB, rawURL string, opts *DialOptions) *http.Response {
 	defer cancel()
 	c, resp, err := dial(ctx, rawURL, opts)
 	if err == nil {
+		c.t = t
 		c.shutdown()
 		t.Fatalf("wsroutetest: dial %s: handshake succeeded, want it refused", rawURL)
 	}
@@ -447,9 +448,11 @@ func (c *Client) Close(code websocket.StatusCode, reason string) {
 			c.t.Logf("wsroutetest: close: %v", err)
 		}
 	}
+	ctx, cancel := c.withTimeout(context.Background())
+	defer cancel()
 	select {
 	case <-c.done:
-	case <-time.After(c.Timeout):
+	case <-ctx.Done():
 		c.t.Fatalf("wsroutetest: client reader did not stop after close")
 	}
 }

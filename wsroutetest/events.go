@@ -111,6 +111,9 @@ func (e *Events) Connect(header http.Header, query url.Values) *wsroute.Request 
 		if ck == "Connection" || ck == "Upgrade" || len(vs) == 0 {
 			continue
 		}
+		if n, ok := webSocketHeaderNames[ck]; ok {
+			ck = n
+		}
 		req.Headers[ck] = vs[len(vs)-1]
 		req.MultiValueHeaders[ck] = append([]string(nil), vs...)
 	}
@@ -126,6 +129,15 @@ func (e *Events) Connect(header http.Header, query url.Values) *wsroute.Request 
 		}
 	}
 	return req
+}
+
+// webSocketHeaderNames restores the spelling API Gateway (and a router) uses
+// for the headers that Go's canonical form changes.
+var webSocketHeaderNames = map[string]string{
+	"Sec-Websocket-Key":        "Sec-WebSocket-Key",
+	"Sec-Websocket-Version":    "Sec-WebSocket-Version",
+	"Sec-Websocket-Extensions": "Sec-WebSocket-Extensions",
+	"Sec-Websocket-Protocol":   "Sec-WebSocket-Protocol",
 }
 
 var defaultExpression = wsroute.MustParseExpression("$request.body.action")

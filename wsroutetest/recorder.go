@@ -36,7 +36,8 @@ type recorded struct {
 // NewRecorder returns an empty Recorder.
 func NewRecorder() *Recorder { return &Recorder{} }
 
-// Open makes connectionID a known, open connection.
+// Open makes connectionID a known, open connection. Opening it again
+// forgets what was posted to it.
 func (r *Recorder) Open(connectionID string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

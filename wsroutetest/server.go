@@ -2,6 +2,7 @@ package wsroutetest
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -92,7 +93,7 @@ func NewServer(t TB, r *wsroute.Router, opts *ServerOptions) *Server {
 			ctx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout)
 			err := r.Shutdown(ctx)
 			cancel()
-			if err != nil && err != wsroute.ErrRouterClosed {
+			if err != nil && !errors.Is(err, wsroute.ErrRouterClosed) {
 				t.Errorf("wsroutetest: router shutdown: %v", err)
 			}
 		}

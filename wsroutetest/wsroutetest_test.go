@@ -288,7 +288,8 @@ func TestNewID(t *testing.T) {
 func TestEvents(t *testing.T) {
 	ev := wsroutetest.NewEvents()
 	ev.Authorizer = map[string]any{"principalId": "u1"}
-	c := ev.Connect(http.Header{"connection": {"Upgrade"}, "Upgrade": {"websocket"}, "x-api-key": {"k"}}, nil)
+	c := ev.Connect(http.Header{"connection": {"Upgrade"}, "Upgrade": {"websocket"}, "x-api-key": {"k"}, "Sec-Websocket-Protocol": {"chat"}}, nil)
+	assert.Equal(t, "chat", c.Headers["Sec-WebSocket-Protocol"])
 	assert.Equal(t, wsroute.RouteConnect, c.RequestContext.RouteKey)
 	assert.Equal(t, "k", c.Headers["X-Api-Key"])
 	assert.NotContains(t, c.Headers, "Connection")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 
@@ -105,4 +106,45 @@ func ExampleConnectionsFromContext() {
 	_, got, _ := bob.Read(ctx)
 	fmt.Println(strings.HasPrefix(string(got), "poked by "))
 	// Output: true
+}
+
+// An authorizer checks the Authorization header on connect; what it returns
+// is on every later event of the connection.
+func ExampleOptions_authorizer() {
+	tokens := map[string]string{"Bearer t-alice": "alice"}
+	router, err := wsroute.New(&wsroute.Options{
+		IdentitySources: []string{"route.request.header.Authorization"},
+		Authorizer: func(ctx context.Context, req *wsroute.Request) (*wsroute.AuthorizerResult, error) {
+			user, ok := tokens[req.Headers["Authorization"]]
+			if !ok {
+				return nil, wsroute.ErrUnauthorized // 401; wsroute.ErrAccessDenied is 403
+			}
+			return &wsroute.AuthorizerResult{PrincipalID: user, Context: map[string]any{"plan": "pro"}}, nil
+		},
+		APIKeys: []string{"k-123"}, // x-api-key required, else 403
+	})
+	if err != nil {
+		panic(err)
+	}
+	router.HandleFunc("whoami", func(ctx context.Context, req *wsroute.Request) (*wsroute.Response, error) {
+		a := req.RequestContext.Authorizer
+		return &wsroute.Response{Body: fmt.Sprintf("%v on the %v plan", a["principalId"], a["plan"])}, nil
+	})
+	srv := httptest.NewServer(router)
+	defer srv.Close()
+	defer router.Shutdown(context.Background())
+
+	ctx := context.Background()
+	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+	_, resp, _ := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: http.Header{"X-Api-Key": {"k-123"}}})
+	fmt.Println(resp.StatusCode)
+	c, _, _ := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: http.Header{
+		"X-Api-Key": {"k-123"}, "Authorization": {"Bearer t-alice"}}})
+	defer c.CloseNow()
+	c.Write(ctx, websocket.MessageText, []byte(`{"action":"whoami"}`))
+	_, got, _ := c.Read(ctx)
+	fmt.Println(string(got))
+	// Output:
+	// 401
+	// alice on the pro plan
 }

@@ -227,6 +227,10 @@ func (r *Router) serveHandshake(w http.ResponseWriter, req *http.Request) {
 		}
 	}
 
+	// Reachable from here on, before the client learns it is connected:
+	// frames posted now wait in the queue until the socket exists.
+	c.register()
+
 	hw := &hijackWriter{ResponseWriter: w}
 	ao := &websocket.AcceptOptions{InsecureSkipVerify: true} // the origin was checked above
 	if subprotocol != "" {
@@ -236,7 +240,7 @@ func (r *Router) serveHandshake(w http.ResponseWriter, req *http.Request) {
 	if err != nil {
 		// $connect succeeded, so $disconnect must run: the client is gone.
 		r.log.Warn("wsroute: handshake failed after $connect", "connectionId", c.id, "err", err)
-		c.disconnect(websocket.StatusAbnormalClosure, "")
+		c.finish(websocket.StatusAbnormalClosure, "")
 		return
 	}
 	if subprotocol != "" && ws.Subprotocol() != subprotocol {
@@ -275,6 +279,9 @@ func (r *Router) Shutdown(ctx context.Context) error {
 	}
 	r.closing = true
 	r.lifeMu.Unlock()
+	// Handshakes under way register their connections after the sweep
+	// below; this makes them close themselves (see connTable.add).
+	r.conns.closed.Store(true)
 
 	n := 0
 	r.conns.each(func(c *conn) {

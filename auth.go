@@ -87,7 +87,7 @@ func (r *Router) callAuthorizer(ctx context.Context, ev *Request) (res *Authoriz
 			err = fmt.Errorf("wsroute: authorizer panicked: %v", p)
 		}
 	}()
-	ctx = context.WithValue(ctx, connectionsKey{}, ConnectionManager(r.cm))
+	ctx = ContextWithConnections(ctx, r.cm)
 	return r.opts.Authorizer(ctx, ev)
 }
 

@@ -38,6 +38,13 @@ type ConnectionManager interface {
 
 type connectionsKey struct{}
 
+// ContextWithConnections returns a copy of ctx that carries cm, for
+// [ConnectionsFromContext]. The router does this for every handler; use it to
+// call a handler directly, in a unit test or from your own dispatcher.
+func ContextWithConnections(ctx context.Context, cm ConnectionManager) context.Context {
+	return context.WithValue(ctx, connectionsKey{}, cm)
+}
+
 // ConnectionsFromContext returns the ConnectionManager of the router that is
 // running the handler ctx was passed to, or nil when ctx did not come from a
 // router.
@@ -177,22 +184,34 @@ func (c *conn) connectEvent(req *http.Request, now time.Time) *Request {
 	return ev
 }
 
-// start serves an accepted connection. Until start registers it, the
-// connection is unknown to the ConnectionManager (ErrGone).
-func (c *conn) start(ws *websocket.Conn, nc net.Conn) {
-	r := c.r
-	c.ws, c.nc = ws, nc
-	ws.SetReadLimit(r.opts.MaxMessageSize)
-	now := time.Now()
-	c.lastActive.Store(now.UnixNano())
-	c.nextPing = now.Add(r.opts.PingInterval)
-	r.wg.Add(1) // the read loop; ServeHTTP's count is still held
-	c.mu.Lock()
-	c.armTimerLocked(now)
-	c.mu.Unlock()
-	if !r.conns.add(c) {
+// register makes the connection reachable once $connect has returned, before
+// the handshake response is written. Until start, the handshake goroutine
+// holds c.writing, so frames posted meanwhile wait in the queue.
+func (c *conn) register() {
+	c.lastActive.Store(c.connectedAt.UnixNano())
+	c.writing = true
+	if !c.r.conns.add(c) {
 		c.close(websocket.StatusGoingAway, reasonGoingAway) // Shutdown has begun
 	}
+}
+
+// start serves the connection once the handshake is complete: the read loop
+// starts, the timer is armed, and the writer takes what was queued.
+func (c *conn) start(ws *websocket.Conn, nc net.Conn) {
+	r := c.r
+	ws.SetReadLimit(r.opts.MaxMessageSize)
+	now := time.Now()
+	c.mu.Lock()
+	c.ws, c.nc = ws, nc
+	if c.state == stateOpen {
+		c.nextPing = now.Add(r.opts.PingInterval)
+		c.armTimerLocked(now)
+	} else {
+		_ = nc.SetDeadline(now.Add(r.opts.CloseTimeout)) // a close came before the socket
+	}
+	r.wg.Add(2) // the read loop and the writer; ServeHTTP's count is still held
+	go c.writeLoop()
+	c.mu.Unlock()
 	go c.readLoop()
 }
 
@@ -234,7 +253,7 @@ func (c *conn) readLoop() {
 			c.close(websocket.StatusInvalidFramePayloadData, reasonBadUTF8)
 			ok = false
 		default:
-			body = string(buf.Bytes())
+			body = buf.String()
 		}
 		putBuffer(buf)
 		if ok {
@@ -466,7 +485,7 @@ func (c *conn) finish(code websocket.StatusCode, reason string) {
 	c.stopTimerLocked()
 	c.mu.Unlock()
 	c.r.conns.remove(c)
-	if wasOpen {
+	if wasOpen && c.ws != nil {
 		// The client closed or the network failed, and no close is under
 		// way: release the socket. This does not wait.
 		_ = c.ws.CloseNow()

@@ -114,7 +114,7 @@ func New(opts *Options) (*Router, error) {
 	r.conns.init()
 	r.cm = &localConnections{r: r}
 	base, cancel := context.WithCancel(context.Background())
-	r.ctx = context.WithValue(base, connectionsKey{}, ConnectionManager(r.cm))
+	r.ctx = ContextWithConnections(base, r.cm)
 	r.cancel = cancel
 	return r, nil
 }
@@ -211,7 +211,7 @@ func (r *Router) serveHandshake(w http.ResponseWriter, req *http.Request) {
 
 	subprotocol := ""
 	if h := r.route(RouteConnect); h != nil {
-		ctx := context.WithValue(req.Context(), connectionsKey{}, ConnectionManager(r.cm))
+		ctx := ContextWithConnections(req.Context(), r.cm)
 		resp, err := r.call(ctx, h, ev)
 		if err != nil {
 			writeJSONMessage(w, http.StatusInternalServerError, "Internal server error")

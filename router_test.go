@@ -1,6 +1,7 @@
 package wsroute_test
 
 import (
+	"context"
 	"regexp"
 	"testing"
 
@@ -36,4 +37,25 @@ func TestSmoke(t *testing.T) {
 	assert.Equal(t, m[1], ev.RequestContext.ConnectionID)
 	assert.Equal(t, 1000, ev.RequestContext.DisconnectStatusCode)
 	assert.Equal(t, "bye", ev.RequestContext.DisconnectReason)
+}
+
+// A client whose Dial has returned is reachable at once: the router registers
+// the connection before it writes the handshake response.
+func TestReachableAsSoonAsDialReturns(t *testing.T) {
+	r := newRouter(t, nil)
+	ids := make(chan string, 1)
+	r.HandleFunc(wsroute.RouteConnect, func(_ context.Context, req *wsroute.Request) (*wsroute.Response, error) {
+		ids <- req.RequestContext.ConnectionID
+		return nil, nil
+	})
+	srv := serve(t, r)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	for i := range 100 {
+		c := dial(t, srv, nil)
+		id := <-ids
+		require.NoError(t, r.Connections().PostToConnection(ctx, id, []byte("welcome")), "dial %d", i)
+		assert.Equal(t, "welcome", read(t, c))
+		c.CloseNow()
+	}
 }

@@ -151,8 +151,8 @@ func validJSON(s string) bool {
 }
 
 // nestingWithin reports whether the arrays and objects of s, read as JSON,
-// nest at most max deep. Malformed text gives an arbitrary answer.
-func nestingWithin(s string, max int) bool {
+// nest at most limit deep. Malformed text gives an arbitrary answer.
+func nestingWithin(s string, limit int) bool {
 	depth := 0
 	for i := 0; i < len(s); i++ {
 		switch s[i] {
@@ -164,7 +164,7 @@ func nestingWithin(s string, max int) bool {
 			}
 		case '{', '[':
 			depth++
-			if depth > max {
+			if depth > limit {
 				return false
 			}
 		case '}', ']':
@@ -216,7 +216,8 @@ func lookup(body string, steps []pathStep) (v string, aliased bool) {
 		// gjson matches a numeric component against an array index or an
 		// object member alike: check the container's kind first, so that names
 		// only match members and indices only elements. The check also keeps
-		// gjson away from scalars (it would search a string body for a "{").
+		// gjson away from scalars: it starts at the first "{" or "[" it sees,
+		// even one inside a top-level string.
 		want := byte('{')
 		if steps[i].isIndex {
 			want = '['

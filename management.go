@@ -110,31 +110,35 @@ const (
 // Messages sent with the errors. Each is the value of the only key,
 // "message", of the JSON body.
 const (
-	msgMissingToken    = "Missing Authentication Token"
-	msgForbidden       = "Forbidden"
-	msgBadToken        = "Invalid bearer token"
-	msgAuthTooLong     = "Authorization header too long"
-	msgSigMalformed    = "Malformed SigV4 signature"
-	msgSigMismatch     = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."
-	msgSigUnsigned     = "Unsigned payloads are not accepted: sign the request body"
-	msgSigPayloadHash  = "The x-amz-content-sha256 header does not match the request body"
-	msgGone            = "Gone"
-	msgInvalidID       = "Invalid connectionId"
-	msgMissingID       = "Missing connectionId"
-	msgLimitExceeded   = "Limit Exceeded"
-	msgTooLarge        = "Payload Too Large"
-	msgUnreadableBody  = "Could not read the request body"
-	msgInternal        = "Internal server error"
-	msgUnavailable     = "Service Unavailable"
-	msgTimeout         = "Gateway Timeout"
+	msgMissingToken   = "Missing Authentication Token"
+	msgForbidden      = "Forbidden"
+	msgBadToken       = "Invalid bearer token"
+	msgAuthTooLong    = "Authorization header too long"
+	msgSigMalformed   = "Malformed SigV4 signature"
+	msgSigMismatch    = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."
+	msgSigUnsigned    = "Unsigned payloads are not accepted: sign the request body"
+	msgSigPayloadHash = "The x-amz-content-sha256 header does not match the request body"
+	msgGone           = "Gone"
+	msgInvalidID      = "Invalid connectionId"
+	msgMissingID      = "Missing connectionId"
+	msgLimitExceeded  = "Limit Exceeded"
+	msgTooLarge       = "Payload Too Large"
+	msgUnreadableBody = "Could not read the request body"
+	msgInternal       = "Internal server error"
+	msgUnavailable    = "Service Unavailable"
+	msgTimeout        = "Gateway Timeout"
+)
+
+const (
 	allowedMethods     = "DELETE, GET, POST"
 	headerErrorType    = "x-amzn-ErrorType"
 	headerRequestID    = "x-amzn-RequestId"
 	headerContentType  = "Content-Type"
 	jsonContentType    = "application/json"
-	authBearerPrefix   = "bearer "
+	authBearerPrefix   = "bearer " // compared case-insensitively
 	routeForMessages   = connectionsSegment + "/{connectionId}"
 	maxEchoedMethodLen = 16
+	maxAccessKeyIDLen  = 128
 )
 
 // NewManagementHandler returns an http.Handler that serves API Gateway's
@@ -235,7 +239,7 @@ func NewManagementHandler(cm ConnectionManager, opts *ManagementOptions) http.Ha
 	if len(o.Credentials) > 0 {
 		secrets := make(map[string]string, len(o.Credentials))
 		for id, secret := range o.Credentials {
-			if id == "" || secret == "" || len(id) > maxConnectionIDLength || strings.ContainsAny(id, "/ \t\r\n") {
+			if id == "" || secret == "" || len(id) > maxAccessKeyIDLen || strings.ContainsAny(id, "/ \t\r\n") {
 				panic(fmt.Sprintf("wsroute: NewManagementHandler: invalid credential %q: the access key ID must be "+
 					"1 to 128 bytes without '/' or spaces, and the secret must not be empty", id))
 			}
@@ -252,8 +256,8 @@ func NewManagementHandler(cm ConnectionManager, opts *ManagementOptions) http.Ha
 		}
 	}
 	for _, tok := range o.BearerTokens {
-		if tok == "" {
-			panic("wsroute: NewManagementHandler: empty bearer token")
+		if tok == "" || strings.TrimSpace(tok) != tok {
+			panic("wsroute: NewManagementHandler: empty bearer token, or one with leading or trailing spaces")
 		}
 		h.tokens = append(h.tokens, sha256.Sum256([]byte(tok)))
 	}

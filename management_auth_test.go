@@ -367,6 +367,7 @@ func TestNewManagementHandlerPanics(t *testing.T) {
 			"InsecureSkipAuthentication is set together with"},
 		{"nil ConnectionManager", nil, &wsroute.ManagementOptions{BearerTokens: []string{"t"}}, "nil ConnectionManager"},
 		{"empty token", cm, &wsroute.ManagementOptions{BearerTokens: []string{""}}, "empty bearer token"},
+		{"token with a trailing space", cm, &wsroute.ManagementOptions{BearerTokens: []string{"t "}}, "trailing spaces"},
 		{"empty secret", cm, &wsroute.ManagementOptions{Credentials: map[string]string{"AKID": ""}}, "invalid credential"},
 		{"key ID with a slash", cm, &wsroute.ManagementOptions{Credentials: map[string]string{"A/B": "s"}}, "invalid credential"},
 		{"negative body size", cm, &wsroute.ManagementOptions{BearerTokens: []string{"t"}, MaxBodySize: -1}, "negative"},

@@ -339,50 +339,61 @@ func isValueEnd(c byte) bool {
 // U+FFFD.
 func appendUnescaped(b []byte, s string) []byte {
 	for i := 0; i < len(s); {
-		c := s[i]
-		if c != '\\' {
-			j := i + 1
-			for j < len(s) && s[j] != '\\' {
-				j++
-			}
-			b = append(b, s[i:j]...)
-			i = j
-			continue
+		j := i
+		for j < len(s) && s[j] != '\\' {
+			j++
 		}
-		switch c = s[i+1]; c {
-		case 'b':
-			b = append(b, '\b')
-		case 'f':
-			b = append(b, '\f')
-		case 'n':
-			b = append(b, '\n')
-		case 'r':
-			b = append(b, '\r')
-		case 't':
-			b = append(b, '\t')
-		case 'u':
-			r := hex4(s[i+2:])
-			i += 6
-			if utf16.IsSurrogate(r) {
-				r2 := rune(-1)
-				if i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
-					r2 = hex4(s[i+2:])
-				}
-				if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
-					r = d
-					i += 6
-				} else {
-					r = utf8.RuneError
-				}
-			}
-			b = utf8.AppendRune(b, r)
-			continue
-		default: // '"', '\\', '/'
+		b = append(b, s[i:j]...)
+		if i = j; i == len(s) {
+			break
+		}
+		if c, ok := unescapeByte(s[i+1]); ok {
 			b = append(b, c)
+			i += 2
+			continue
 		}
-		i += 2
+		r, n, _ := unescapeRune(s[i:])
+		b = utf8.AppendRune(b, r)
+		i += n
 	}
 	return b
+}
+
+// unescapeByte returns the byte that "\" c stands for in JSON, but for \u.
+func unescapeByte(c byte) (byte, bool) {
+	switch c {
+	case '"', '\\', '/':
+		return c, true
+	case 'b':
+		return '\b', true
+	case 'f':
+		return '\f', true
+	case 'n':
+		return '\n', true
+	case 'r':
+		return '\r', true
+	case 't':
+		return '\t', true
+	}
+	return 0, false
+}
+
+// unescapeRune decodes the \u escape at the start of s, and the low surrogate
+// escape after it if it is a high one, returning the rune and the bytes used.
+// r is -1 when four hexadecimal digits do not follow; paired is false, and r
+// U+FFFD, for a surrogate without its other half.
+func unescapeRune(s string) (r rune, n int, paired bool) {
+	if r = hex4(s[2:]); r < 0 || !utf16.IsSurrogate(r) {
+		return r, 6, true
+	}
+	r2 := rune(-1)
+	if len(s) >= 12 && s[6] == '\\' && s[7] == 'u' {
+		r2 = hex4(s[8:])
+	}
+	if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
+		return d, 12, true
+	}
+	return utf8.RuneError, 6, false
 }
 
 // hex4 decodes four hexadecimal digits, or returns -1.
@@ -578,42 +589,28 @@ func (p *exprParser) quoted() (string, error) {
 			return "", p.fail(start, "unterminated quoted name")
 		}
 		esc := p.pos
-		switch c = p.src[p.pos+1]; c {
-		case '\'', '"', '\\', '/':
+		switch c = p.src[p.pos+1]; {
+		case c == '\'':
 			b = append(b, c)
-		case 'b':
-			b = append(b, '\b')
-		case 'f':
-			b = append(b, '\f')
-		case 'n':
-			b = append(b, '\n')
-		case 'r':
-			b = append(b, '\r')
-		case 't':
-			b = append(b, '\t')
-		case 'u':
-			r := hex4(p.src[p.pos+2:])
+			p.pos += 2
+		case c == 'u':
+			r, n, paired := unescapeRune(p.src[p.pos:])
 			if r < 0 {
 				return "", p.fail(esc, `"\u" must be followed by four hexadecimal digits`)
 			}
-			p.pos += 6
-			if utf16.IsSurrogate(r) {
-				r2 := rune(-1)
-				if strings.HasPrefix(p.src[p.pos:], `\u`) {
-					r2 = hex4(p.src[p.pos+2:])
-				}
-				r = utf16.DecodeRune(r, r2)
-				if r == utf8.RuneError {
-					return "", p.fail(esc, "unpaired surrogate in \\u escape")
-				}
-				p.pos += 6
+			if !paired {
+				return "", p.fail(esc, "unpaired surrogate in \\u escape")
 			}
 			b = utf8.AppendRune(b, r)
-			continue
+			p.pos += n
 		default:
-			return "", p.fail(esc, fmt.Sprintf("invalid escape %q in quoted name", p.src[esc:esc+2]))
+			u, ok := unescapeByte(c)
+			if !ok {
+				return "", p.fail(esc, fmt.Sprintf("invalid escape %q in quoted name", p.src[esc:esc+2]))
+			}
+			b = append(b, u)
+			p.pos += 2
 		}
-		p.pos += 2
 	}
 }
 

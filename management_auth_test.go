@@ -460,3 +460,27 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// TestManagementBehindStripPrefix mounts the handler under http.StripPrefix:
+// routing reads the end of the path, and SigV4 the path as sent.
+func TestManagementBehindStripPrefix(t *testing.T) {
+	r, err := wsroute.New(nil)
+	require.NoError(t, err)
+	r.HandleFunc("whoami", func(_ context.Context, req *wsroute.Request) (*wsroute.Response, error) {
+		return &wsroute.Response{StatusCode: 200, Body: req.RequestContext.ConnectionID}, nil
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/ws", r)
+	mux.Handle("/api/", http.StripPrefix("/api", wsroute.NewManagementHandler(r.Connections(), sigv4Options())))
+	e := &mgmtEnv{t: t, router: r, srv: httptest.NewServer(mux)}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), mgmtWait)
+		defer cancel()
+		_ = r.Shutdown(ctx)
+		e.srv.Close()
+	})
+	c := e.dial("")
+	resp := e.doSigned(newMgmtSigner(), "POST", "/api/prod/@connections/"+url.PathEscape(c.id), "stripped", nil)
+	require.Equal(t, http.StatusOK, resp.status, resp.body)
+	assert.Equal(t, "stripped", c.read(t))
+}

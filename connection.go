@@ -89,7 +89,8 @@ type conn struct {
 	identity    Identity
 	domainName  string
 	authorizer  map[string]any
-	lastActive  atomic.Int64 // unix nanoseconds of the last message either way
+	lastActive  atomic.Int64  // unix nanoseconds of the last message either way
+	handling    atomic.Uint64 // odd while the read loop runs a handler, reading no pongs
 
 	mu        sync.Mutex
 	state     connState
@@ -312,7 +313,9 @@ func (c *conn) dispatch(body string, binary bool, now time.Time) {
 	ev.RequestContext.MessageID = messageID
 	ev.Body = body
 	ev.IsBase64Encoded = binary
+	c.handling.Add(1)
 	resp, err := r.call(r.ctx, h, ev)
+	c.handling.Add(1)
 	switch {
 	case err != nil:
 		c.reply(frame{data: errorFrame("Internal server error", c.id, requestID)})
@@ -576,10 +579,16 @@ func (c *conn) onTimer() {
 	}
 	if ping {
 		defer c.r.wg.Done()
+		handling := c.handling.Load()
 		ctx, cancel := context.WithTimeout(context.Background(), o.PongTimeout)
 		err := c.ws.Ping(ctx)
 		cancel()
 		if err != nil && c.isOpen() {
+			if handling%2 == 1 || c.handling.Load() != handling {
+				// A handler ran during the wait, so the read loop may have
+				// left the pong unread: no verdict. The next ping decides.
+				return
+			}
 			c.r.log.Info("wsroute: client stopped answering pings", "connectionId", c.id, "err", err)
 			c.abort(websocket.StatusAbnormalClosure, "")
 		}

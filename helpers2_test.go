@@ -127,6 +127,7 @@ type client struct {
 type dialOpts struct {
 	header  http.Header
 	readBuf int // when > 0, the client's socket receive buffer, in bytes
+	onPing  func() // called for every ping the client answers
 }
 
 // dialClient dials url with a real TCP connection of its own, which it keeps.
@@ -150,10 +151,14 @@ func dialClient(ctx context.Context, url string, o dialOpts) (*client, error) {
 		},
 	}
 	defer tr.CloseIdleConnections()
-	ws, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{
+	do := &websocket.DialOptions{
 		HTTPClient: &http.Client{Transport: tr},
 		HTTPHeader: o.header,
-	})
+	}
+	if o.onPing != nil {
+		do.OnPingReceived = func(context.Context, []byte) bool { o.onPing(); return true }
+	}
+	ws, resp, err := websocket.Dial(ctx, url, do)
 	if resp != nil && resp.Body != nil && err != nil {
 		resp.Body.Close()
 	}
@@ -349,3 +354,56 @@ func (l *lifeLog) checkExactlyOnce() []string {
 
 // whoamiRoute registers the whoami route.
 func whoamiRoute(r *wsroute.Router) { r.HandleFunc("whoami", whoami) }
+
+// pump reads a connection on a goroutine of its own, so that the client
+// answers pings and close frames while the test does something else.
+type pump struct {
+	msgs chan string // text and binary messages, as strings
+	done chan error  // the error that ended the reads
+}
+
+// startPump reads c until it fails; closing c ends it.
+func startPump(c *websocket.Conn) *pump {
+	p := &pump{msgs: make(chan string, 1024), done: make(chan error, 1)}
+	go func() {
+		for {
+			_, b, err := c.Read(context.Background())
+			if err != nil {
+				p.done <- err
+				return
+			}
+			select {
+			case p.msgs <- string(b):
+			default:
+				p.done <- errors.New("pump: too many unread messages")
+				c.CloseNow()
+				return
+			}
+		}
+	}()
+	return p
+}
+
+// next returns the next message within the bound.
+func (p *pump) next(within time.Duration) (string, error) {
+	select {
+	case m := <-p.msgs:
+		return m, nil
+	case err := <-p.done:
+		p.done <- err
+		return "", fmt.Errorf("connection ended: %w", err)
+	case <-time.After(within):
+		return "", fmt.Errorf("no message within %v", within)
+	}
+}
+
+// end waits for the reads to end and returns why they did.
+func (p *pump) end(within time.Duration) error {
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return err
+	case <-time.After(within):
+		return fmt.Errorf("the connection did not end within %v", within)
+	}
+}

@@ -126,7 +126,7 @@ type client struct {
 // dialOpts configures dialClient.
 type dialOpts struct {
 	header  http.Header
-	readBuf int // when > 0, the client's socket receive buffer, in bytes
+	readBuf int    // when > 0, the client's socket receive buffer, in bytes
 	onPing  func() // called for every ping the client answers
 }
 

@@ -404,12 +404,14 @@ func (c *conn) write(f frame) bool {
 	if f.binary {
 		typ = websocket.MessageBinary
 	}
+	// Recorded before the write: a client that has read the frame must not
+	// see an older lastActiveAt.
+	c.lastActive.Store(time.Now().UnixNano())
 	err := c.ws.Write(context.Background(), typ, unsafe.Slice(unsafe.StringData(f.data), len(f.data)))
 	if err != nil {
 		c.abort(websocket.StatusAbnormalClosure, "")
 		return false
 	}
-	c.lastActive.Store(time.Now().UnixNano())
 	return true
 }
 

@@ -413,3 +413,11 @@ func ExampleMustParseExpression() {
 	// $default true
 	//  false
 }
+
+func TestEvaluateNilBody(t *testing.T) {
+	for _, src := range []string{`$request.body.action`, `action`} {
+		key, ok := wsroute.MustParseExpression(src).Evaluate(nil)
+		assert.False(t, ok)
+		assert.Empty(t, key)
+	}
+}

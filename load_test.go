@@ -2,8 +2,10 @@ package wsroute_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -252,4 +254,297 @@ func TestDisconnectExactlyOnce(t *testing.T) {
 	for _, e := range endings {
 		require.Positive(t, counts[e.name], e.name)
 	}
+}
+
+// ledger records every post of TestPostToEachOtherUnderChurn and its result.
+type ledger struct {
+	mu     sync.Mutex
+	stable map[string]bool             // connections that stay open throughout
+	ok     map[string]map[string][]int // to → from → seqs posted with a nil error, in order
+	counts map[string]int              // result → how many
+	bad    []string                    // results that must not happen
+}
+
+func (l *ledger) record(from, to string, seq int, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case err == nil:
+		if l.ok[to] == nil {
+			l.ok[to] = make(map[string][]int)
+		}
+		l.ok[to][from] = append(l.ok[to][from], seq)
+		l.counts["nil"]++
+	case errors.Is(err, wsroute.ErrLimitExceeded):
+		l.counts["ErrLimitExceeded"]++
+	case errors.Is(err, wsroute.ErrGone) && !l.stable[to]:
+		l.counts["ErrGone"]++
+	default:
+		l.bad = append(l.bad, fmt.Sprintf("post from %s to %s (stable %v): %v", from, to, l.stable[to], err))
+	}
+}
+
+// inbox collects what one client receives.
+type inbox struct {
+	mu   sync.Mutex
+	msgs []string
+	done chan struct{} // closed at the reply to {"action":"done"}
+}
+
+// TestPostToEachOtherUnderChurn: hundreds of connections post to each other
+// by ID, from handlers and from outside the router, while other connections
+// come and go. Every message posted with a nil error to a connection that
+// stays open arrives exactly once, in the order of its sender.
+func TestPostToEachOtherUnderChurn(t *testing.T) {
+	stableN, perSender, parallel := 500, 12, 50
+	churners, churnEach := 2, 60
+	externals, externalEach := 4, 250
+	if testing.Short() {
+		stableN, churnEach, externalEach = 100, 20, 100
+	}
+	led := &ledger{stable: make(map[string]bool), ok: make(map[string]map[string][]int), counts: make(map[string]int)}
+	s := newSite(t, nil)
+	s.r.HandleFunc("send", func(ctx context.Context, req *wsroute.Request) (*wsroute.Response, error) {
+		var m struct {
+			To  string `json:"to"`
+			Seq int    `json:"seq"`
+		}
+		if err := json.Unmarshal([]byte(req.Body), &m); err != nil {
+			return nil, err
+		}
+		from := req.RequestContext.ConnectionID
+		err := wsroute.ConnectionsFromContext(ctx).PostToConnection(ctx, m.To, fmt.Appendf(nil, "m %s %d", from, m.Seq))
+		led.record(from, m.To, m.Seq, err)
+		return nil, nil
+	})
+	s.r.HandleFunc("done", func(context.Context, *wsroute.Request) (*wsroute.Response, error) {
+		return &wsroute.Response{StatusCode: 200, Body: "done"}, nil
+	})
+
+	var (
+		errMu sync.Mutex
+		errs  []error
+	)
+	fail := func(err error) {
+		errMu.Lock()
+		errs = append(errs, err)
+		errMu.Unlock()
+	}
+	checkErrs := func() {
+		t.Helper()
+		errMu.Lock()
+		defer errMu.Unlock()
+		for _, err := range errs[:min(len(errs), 10)] {
+			t.Error(err)
+		}
+		require.Empty(t, errs, "%d failures", len(errs))
+	}
+
+	// The stable connections, dialled a few dozen at a time.
+	clients := make([]*client, stableN)
+	ids := make([]string, stableN)
+	inboxes := make(map[string]*inbox, stableN)
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	for i := range stableN {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			c, err := dialClient(ctx, s.url(fmt.Sprint("s", i)), dialOpts{})
+			if err != nil {
+				fail(err)
+				return
+			}
+			clients[i] = c
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d connections dialled", stableN)
+	checkErrs()
+	for i, c := range clients {
+		t.Cleanup(func() { c.ws.CloseNow() })
+		ids[i] = s.log.id(fmt.Sprint("s", i))
+		require.NotEmpty(t, ids[i])
+		led.stable[ids[i]] = true
+		in := &inbox{done: make(chan struct{})}
+		inboxes[ids[i]] = in
+		go func() {
+			for {
+				_, b, err := c.ws.Read(context.Background())
+				if err != nil {
+					return
+				}
+				if string(b) == "done" {
+					close(in.done)
+					continue
+				}
+				in.mu.Lock()
+				in.msgs = append(in.msgs, string(b))
+				in.mu.Unlock()
+			}
+		}()
+	}
+
+	var churnMu sync.Mutex
+	var churnIDs []string
+	target := func(rnd *rand.Rand) string {
+		if rnd.IntN(7) == 0 {
+			churnMu.Lock()
+			defer churnMu.Unlock()
+			if len(churnIDs) > 0 {
+				return churnIDs[rnd.IntN(len(churnIDs))]
+			}
+		}
+		return ids[rnd.IntN(len(ids))]
+	}
+	start := time.Now()
+	var churnWG sync.WaitGroup
+	for k := range churners {
+		churnWG.Add(1)
+		go func() {
+			defer churnWG.Done()
+			rnd := rand.New(rand.NewPCG(uint64(k), 1))
+			for i := range churnEach {
+				ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+				name := fmt.Sprintf("churn-%d-%d", k, i)
+				c, err := dialClient(ctx, s.url(name), dialOpts{})
+				if err != nil {
+					cancel()
+					fail(err)
+					return
+				}
+				churnMu.Lock()
+				churnIDs = append(churnIDs, s.log.id(name))
+				churnMu.Unlock()
+				// A churning connection sends too, then goes at once.
+				for seq := range 3 {
+					msg := fmt.Sprintf(`{"action":"send","to":%q,"seq":%d}`, target(rnd), seq)
+					if err := c.ws.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+						fail(err)
+					}
+				}
+				time.Sleep(time.Duration(rnd.IntN(5)) * time.Millisecond)
+				switch i % 3 {
+				case 0:
+					err = c.ws.Close(websocket.StatusNormalClosure, "")
+				case 1:
+					err = c.ws.CloseNow()
+				case 2:
+					err = c.reset()
+				}
+				if err != nil {
+					fail(fmt.Errorf("%s: %w", name, err))
+				}
+				cancel()
+			}
+		}()
+	}
+	for k := range externals {
+		churnWG.Add(1)
+		go func() {
+			defer churnWG.Done()
+			rnd := rand.New(rand.NewPCG(uint64(k), 2))
+			from := fmt.Sprint("ext-", k)
+			for seq := range externalEach {
+				to := target(rnd)
+				err := s.r.Connections().PostToConnection(context.Background(), to, fmt.Appendf(nil, "m %s %d", from, seq))
+				led.record(from, to, seq, err)
+			}
+		}()
+	}
+	for i, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rnd := rand.New(rand.NewPCG(uint64(i), 3))
+			ctx, cancel := context.WithTimeout(context.Background(), 2*testTimeout)
+			defer cancel()
+			for seq := range perSender {
+				msg := fmt.Sprintf(`{"action":"send","to":%q,"seq":%d}`, target(rnd), seq)
+				if err := c.ws.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+					fail(err)
+					return
+				}
+			}
+			if err := c.ws.Write(ctx, websocket.MessageText, []byte(`{"action":"done"}`)); err != nil {
+				fail(err)
+				return
+			}
+			// Messages of one connection are handled in order: when "done"
+			// comes back, every post of this sender has been made.
+			select {
+			case <-inboxes[ids[i]].done:
+			case <-ctx.Done():
+				fail(fmt.Errorf("sender %d: no answer to done", i))
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("senders done in %v", time.Since(start))
+	churnWG.Wait()
+	t.Logf("churn and external posts done in %v", time.Since(start))
+	checkErrs()
+	// A churning connection's messages may still be in its handlers: they
+	// have all run once its $disconnect has.
+	churnMu.Lock()
+	for _, id := range churnIDs {
+		if _, err := s.log.waitDisconnect(id, testTimeout); err != nil {
+			fail(err)
+		}
+	}
+	churnMu.Unlock()
+	checkErrs()
+
+	// No post is made from here on.
+	led.mu.Lock()
+	defer led.mu.Unlock()
+	t.Logf("posts made in %v: %v", time.Since(start), led.counts)
+	require.Empty(t, led.bad[:min(len(led.bad), 10)], "%d unexpected results", len(led.bad))
+	received := func(id string) []string {
+		in := inboxes[id]
+		in.mu.Lock()
+		defer in.mu.Unlock()
+		return append([]string(nil), in.msgs...)
+	}
+	want := func(id string) int {
+		n := 0
+		for _, seqs := range led.ok[id] {
+			n += len(seqs)
+		}
+		return n
+	}
+	for _, id := range ids {
+		waitUntil(t, 2*testTimeout, func() bool { return len(received(id)) >= want(id) }, func() string {
+			return fmt.Sprintf("%s received %d of the %d messages posted to it", id, len(received(id)), want(id))
+		})
+	}
+	time.Sleep(50 * time.Millisecond) // anything extra would arrive now
+	total := 0
+	for _, id := range ids {
+		got := make(map[string][]int)
+		for _, m := range received(id) {
+			var from string
+			var seq int
+			_, err := fmt.Sscanf(m, "m %s %d", &from, &seq)
+			require.NoError(t, err, "frame %q", m)
+			got[from] = append(got[from], seq)
+			total++
+		}
+		require.Equal(t, len(led.ok[id]), len(got), "senders seen by %s", id)
+		for from, seqs := range led.ok[id] {
+			require.Equal(t, seqs, got[from], "messages from %s to %s: exactly once, in order", from, id)
+		}
+	}
+	require.Positive(t, led.counts["nil"])
+	t.Logf("%d messages to %d stable connections checked", total, len(ids))
+
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	require.NoError(t, s.r.Shutdown(ctx))
+	bad := s.log.checkExactlyOnce()
+	require.Empty(t, bad[:min(len(bad), 10)], "%d connections", len(bad))
+	s.ln.requireAllClosed(t, testTimeout)
 }

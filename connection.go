@@ -91,6 +91,7 @@ type conn struct {
 	authorizer  map[string]any
 	lastActive  atomic.Int64  // unix nanoseconds of the last message either way
 	handling    atomic.Uint64 // odd while the read loop runs a handler, reading no pongs
+	writeSince  atomic.Int64  // unix nanoseconds the write under way began; 0 when none
 
 	mu        sync.Mutex
 	state     connState
@@ -406,8 +407,11 @@ func (c *conn) write(f frame) bool {
 	}
 	// Recorded before the write: a client that has read the frame must not
 	// see an older lastActiveAt.
-	c.lastActive.Store(time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	c.lastActive.Store(now)
+	c.writeSince.Store(now)
 	err := c.ws.Write(context.Background(), typ, unsafe.Slice(unsafe.StringData(f.data), len(f.data)))
+	c.writeSince.Store(0)
 	if err != nil {
 		c.abort(websocket.StatusAbnormalClosure, "")
 		return false
@@ -581,6 +585,14 @@ func (c *conn) onTimer() {
 	}
 	if ping {
 		defer c.r.wg.Done()
+		if since := c.writeSince.Load(); since != 0 && now.Sub(time.Unix(0, since)) > o.PongTimeout {
+			// The socket has accepted no data for PongTimeout: the client
+			// does not read. Checked apart from the ping, which a client that
+			// keeps sending while handlers run could otherwise escape.
+			c.r.log.Info("wsroute: client stopped reading", "connectionId", c.id)
+			c.abort(websocket.StatusAbnormalClosure, "")
+			return
+		}
 		handling := c.handling.Load()
 		ctx, cancel := context.WithTimeout(context.Background(), o.PongTimeout)
 		err := c.ws.Ping(ctx)

@@ -307,3 +307,62 @@ func TestMaxConnectionDuration(t *testing.T) {
 	assert.GreaterOrEqual(t, lived, maxDuration)
 	assert.Less(t, lived, maxDuration+3*time.Second)
 }
+
+// TestClientThatSendsButNeverReads: a client that keeps handlers busy but
+// never reads escapes the ping (a ping that fails while a handler ran gives
+// no verdict); the write stuck on its full socket gives it away.
+func TestClientThatSendsButNeverReads(t *testing.T) {
+	const ping, pong = 200 * time.Millisecond, 300 * time.Millisecond
+	s := newSite(t, &wsroute.Options{SendQueueSize: 4, PingInterval: ping, PongTimeout: pong})
+	s.r.HandleFunc("busy", func(ctx context.Context, req *wsroute.Request) (*wsroute.Response, error) {
+		time.Sleep(40 * time.Millisecond)
+		return nil, nil
+	})
+	cm := s.r.Connections()
+	c, id := dialNamed(t, s, "stuck", dialOpts{readBuf: 4096}) // and never read
+
+	// Keep a handler running at all times, for at most testTimeout.
+	stop := make(chan struct{})
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		deadline := time.Now().Add(testTimeout)
+		for time.Now().Before(deadline) {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			err := c.ws.Write(ctx, websocket.MessageText, []byte(`{"action":"busy"}`))
+			cancel()
+			if err != nil {
+				return // the router closed the socket
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	defer func() { close(stop); <-sent }()
+	time.Sleep(100 * time.Millisecond)
+
+	// Post until the queue stays full for half a second, or the router gives
+	// up on the client: the kernel's buffers fill and the writer gets stuck.
+	chunk := []byte(strings.Repeat("z", 64<<10))
+	for full, i := 0, 0; full < 100 && i < 4000; i++ {
+		err := cm.PostToConnection(context.Background(), id, chunk)
+		if errors.Is(err, wsroute.ErrGone) {
+			break
+		}
+		if errors.Is(err, wsroute.ErrLimitExceeded) {
+			full++
+			time.Sleep(5 * time.Millisecond)
+			continue
+		}
+		require.NoError(t, err)
+		full = 0
+	}
+	ev, err := s.log.waitDisconnect(id, testTimeout)
+	require.NoError(t, err, "a client that sends but never reads was never closed")
+	assert.Equal(t, 1006, ev.RequestContext.DisconnectStatusCode)
+	s.ln.requireAllClosed(t, testTimeout)
+}

@@ -63,9 +63,10 @@ type Options struct {
 	MaxConnectionDuration time.Duration
 
 	// PingInterval is how often the router pings each connection. A client
-	// that does not answer within PongTimeout, or whose socket accepts no
-	// data for that long, is closed (its $disconnect sees 1006). Defaults 30 s
-	// and 10 s. A negative PingInterval disables keepalive pings.
+	// that does not answer within PongTimeout, or whose socket has accepted
+	// no data for that long when a ping is due, is closed (its $disconnect
+	// sees 1006). Defaults 30 s and 10 s. A negative PingInterval disables
+	// keepalive pings.
 	PingInterval time.Duration
 	PongTimeout  time.Duration
 
@@ -79,7 +80,9 @@ type Options struct {
 
 	// CloseTimeout bounds a close the router starts (DeleteConnection, a
 	// timeout, Shutdown): after it the socket is closed without waiting for
-	// the client's close frame. Default 10 s.
+	// the client's close frame. Default 5 s. The transport itself stops
+	// waiting for the client's close frame after 5 s, so a larger value only
+	// matters when the socket accepts no data.
 	CloseTimeout time.Duration
 
 	// AcceptBinary makes binary frames $default events with a base64 body and
@@ -119,7 +122,7 @@ const (
 	defaultPongTimeout     = 10 * time.Second
 	defaultSendQueueSize   = 256
 	defaultSendQueueBytes  = 4 << 20
-	defaultCloseTimeout    = 10 * time.Second
+	defaultCloseTimeout    = 5 * time.Second
 	defaultStageAndAPIName = "local"
 )
 

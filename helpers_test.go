@@ -75,17 +75,9 @@ func read(t testing.TB, c *websocket.Conn) string {
 // close status it sent.
 func readClose(t testing.TB, c *websocket.Conn) websocket.CloseError {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	for {
-		_, _, err := c.Read(ctx)
-		if err == nil {
-			continue
-		}
-		var ce websocket.CloseError
-		require.ErrorAs(t, err, &ce, "want a close frame, got %v", err)
-		return ce
-	}
+	ce, err := closeStatus(c, testTimeout)
+	require.NoError(t, err)
+	return ce
 }
 
 // recorder collects the events a route receives.

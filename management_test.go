@@ -106,17 +106,9 @@ func (c *mgmtClient) read(t testing.TB) string {
 // readClose reads until the server's close frame and returns it.
 func (c *mgmtClient) readClose(t testing.TB) websocket.CloseError {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), mgmtWait)
-	defer cancel()
-	for {
-		_, _, err := c.c.Read(ctx)
-		if err == nil {
-			continue
-		}
-		var ce websocket.CloseError
-		require.ErrorAs(t, err, &ce, "want a close frame, got %v", err)
-		return ce
-	}
+	ce, err := closeStatus(c.c, mgmtWait)
+	require.NoError(t, err)
+	return ce
 }
 
 func (e *mgmtEnv) nextDisconnect() *wsroute.Request {

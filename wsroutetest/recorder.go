@@ -53,6 +53,13 @@ func (r *Recorder) Open(connectionID string) {
 	}}
 }
 
+// Context returns a copy of ctx that carries r as the ConnectionManager, so a
+// handler that calls [wsroute.ConnectionsFromContext] posts to r when the test
+// calls it directly.
+func (r *Recorder) Context(ctx context.Context) context.Context {
+	return wsroute.ContextWithConnections(ctx, r)
+}
+
 // Close marks connectionID closed, as if its client had left: later posts to
 // it fail with ErrGone. What was posted before stays readable.
 func (r *Recorder) Close(connectionID string) {

@@ -460,3 +460,17 @@ func mustJSON(t *testing.T, v any) string {
 	require.NoError(t, err)
 	return string(b)
 }
+
+// A handler that finds its ConnectionManager in its context posts to the
+// Recorder when the test passes Recorder.Context.
+func TestRecorderContext(t *testing.T) {
+	rec := wsroutetest.NewRecorder()
+	rec.Open("bob")
+	poke := func(ctx context.Context, req *wsroute.Request) (*wsroute.Response, error) {
+		return nil, wsroute.ConnectionsFromContext(ctx).PostToConnection(ctx, "bob", []byte("poke from "+req.RequestContext.ConnectionID))
+	}
+	ev := wsroutetest.NewEvents().Message(`{"action":"poke"}`)
+	_, err := poke(rec.Context(context.Background()), ev)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"poke from " + ev.RequestContext.ConnectionID}, rec.Posted("bob"))
+}

@@ -32,7 +32,10 @@ const (
 //   - MESSAGE: Body and RequestContext.MessageID; no headers.
 //   - DISCONNECT: RequestContext.DisconnectStatusCode and DisconnectReason.
 //
-// A handler may keep a Request after it returns; nothing in it is reused.
+// A handler may keep a Request after it returns; the router does not reuse
+// it. Two maps are shared rather than copied: StageVariables (by every event
+// of the router) and RequestContext.Authorizer (by every event of the
+// connection). Read them; do not modify them.
 type Request struct {
 	Headers                         map[string]string   `json:"headers,omitempty"`
 	MultiValueHeaders               map[string][]string `json:"multiValueHeaders,omitempty"`

@@ -94,8 +94,9 @@ type Identity struct {
 
 // Response is what a [Handler] returns: the Lambda proxy result.
 //
-// On $connect, a 2xx StatusCode accepts the connection and any other refuses
-// the handshake with that status; Headers["Sec-WebSocket-Protocol"] selects the
+// On $connect, a 2xx StatusCode (or 0, which counts as 200) accepts the
+// connection and a 3xx, 4xx or 5xx refuses the handshake with that status (an
+// invalid one, with 500); Headers["Sec-WebSocket-Protocol"] selects the
 // subprotocol. On every other route StatusCode is ignored, and a non-empty Body
 // is sent back to the caller as one text frame (a two-way route).
 type Response struct {

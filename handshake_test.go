@@ -58,6 +58,12 @@ func TestConnectRoute(t *testing.T) {
 		{"3xx refuses", func(context.Context, *wsroute.Request) (*wsroute.Response, error) {
 			return &wsroute.Response{StatusCode: 304}, nil
 		}, 304, ""},
+		{"zero status accepts", func(context.Context, *wsroute.Request) (*wsroute.Response, error) {
+			return &wsroute.Response{Body: "ignored"}, nil
+		}, 101, ""},
+		{"invalid status is 500", func(context.Context, *wsroute.Request) (*wsroute.Response, error) {
+			return &wsroute.Response{StatusCode: 101}, nil
+		}, 500, `{"message":"Internal server error"}`},
 		{"error is 500", func(context.Context, *wsroute.Request) (*wsroute.Response, error) {
 			return nil, errors.New("database down")
 		}, 500, `{"message":"Internal server error"}`},

@@ -218,7 +218,12 @@ func (r *Router) serveHandshake(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 		if resp != nil {
-			if resp.StatusCode != 0 && (resp.StatusCode < 200 || resp.StatusCode > 299) {
+			if resp.StatusCode != 0 && (resp.StatusCode < 200 || resp.StatusCode > 599) {
+				r.log.Error("wsroute: $connect returned an invalid status", "connectionId", c.id, "status", resp.StatusCode)
+				writeJSONMessage(w, http.StatusInternalServerError, "Internal server error")
+				return
+			}
+			if resp.StatusCode > 299 {
 				r.log.Debug("wsroute: $connect refused the connection", "connectionId", c.id, "status", resp.StatusCode)
 				writeRefusal(w, resp)
 				return

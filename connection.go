@@ -296,7 +296,8 @@ func (c *conn) dispatch(body string, binary bool, now time.Time) {
 	if !binary {
 		// Keys starting with "$" never select a custom route: $connect and
 		// $disconnect are not reachable by a message.
-		if k, ok := r.expr.EvaluateString(body); ok && k != "" && k[0] != '$' {
+		// The read loop has checked that text frames are UTF-8.
+		if k, ok := r.expr.evaluateText(body); ok && k != "" && k[0] != '$' {
 			if h = r.route(k); h != nil {
 				key = k
 			}

@@ -138,16 +138,31 @@ func (e *Expression) EvaluateString(body string) (routeKey string, ok bool) {
 	return key, true
 }
 
+// evaluateText is EvaluateString for a body already known to be valid
+// UTF-8, as the router's text frames are: it skips the second UTF-8 pass.
+func (e *Expression) evaluateText(body string) (routeKey string, ok bool) {
+	if !wellFormedJSON(body) {
+		return "", false
+	}
+	key, _ := e.eval(body)
+	return key, true
+}
+
 // validJSON reports whether s is one JSON value (RFC 8259) in valid UTF-8,
 // nested at most maxNesting deep.
 func validJSON(s string) bool {
+	return wellFormedJSON(s) && utf8.ValidString(s)
+}
+
+// wellFormedJSON is validJSON without the UTF-8 check.
+func wellFormedJSON(s string) bool {
 	// A valid JSON text nested deeper than maxNesting has at least
 	// 2*(maxNesting+1) bytes, so shorter texts skip the depth scan; gjson's
 	// validator then recurses at most len(s) deep.
 	if len(s) >= 2*(maxNesting+1) && !nestingWithin(s, maxNesting) {
 		return false
 	}
-	return gjson.Valid(s) && utf8.ValidString(s)
+	return gjson.Valid(s)
 }
 
 // nestingWithin reports whether the arrays and objects of s, read as JSON,

@@ -214,7 +214,8 @@ func (r *Router) serveHandshake(w http.ResponseWriter, req *http.Request) {
 		ctx := ContextWithConnections(req.Context(), r.cm)
 		resp, err := r.call(ctx, h, ev)
 		if err != nil {
-			writeJSONMessage(w, http.StatusInternalServerError, "Internal server error")
+			status, msg := integrationFailure(err)
+			writeJSONMessage(w, status, msg)
 			return
 		}
 		if resp != nil {

@@ -62,6 +62,7 @@ type Router struct {
 	log          *slog.Logger
 	identitySrcs []identitySource
 	apiKeys      map[string]struct{}
+	quotas       *quotaGate // nil without Options.Quotas
 
 	routesMu sync.Mutex
 	routes   atomic.Pointer[map[string]Handler] // copy on write
@@ -103,6 +104,7 @@ func New(opts *Options) (*Router, error) {
 		expr:         expr,
 		log:          o.Logger,
 		identitySrcs: srcs,
+		quotas:       newQuotaGate(o.Quotas),
 	}
 	if len(o.APIKeys) > 0 {
 		r.apiKeys = make(map[string]struct{}, len(o.APIKeys))
@@ -140,7 +142,7 @@ func (r *Router) Handle(routeKey string, h Handler) {
 		panic(fmt.Sprintf("wsroute: route %q registered twice", routeKey))
 	}
 	m := maps.Clone(old)
-	m[routeKey] = h
+	m[routeKey] = r.quotas.route(h, len(m)+1)
 	r.routes.Store(&m)
 }
 
@@ -186,6 +188,10 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.wg.Add(1)
 	r.lifeMu.RUnlock()
 	defer r.wg.Done()
+	w, ok := r.quotas.admit(w, req)
+	if !ok {
+		return
+	}
 	r.serveHandshake(w, req)
 }
 

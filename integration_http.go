@@ -108,7 +108,15 @@ var noRedirects = &http.Client{
 // as a Lambda function serves it behind API Gateway: it POSTs the event, as
 // the Lambda proxy event JSON ([Request]'s encoding), to url, and reads the
 // Lambda proxy result JSON ([Response]'s encoding) back. Use it for any
-// route: $connect, $disconnect, $default or a custom one.
+// route: $connect, $disconnect, $default or a custom one. The backend can be
+// any web server, or a function in the AWS Lambda Runtime Interface
+// Emulator, whose invocation URL
+// (http://host:port/2015-03-31/functions/function/invocations) speaks
+// exactly this.
+//
+// This is not API Gateway's HTTP_PROXY integration, which forwards a
+// message's raw body: it is a Lambda proxy integration reached over HTTP, so
+// that functions written for Lambda run unchanged behind any HTTP server.
 //
 // # The answer
 //
@@ -125,7 +133,9 @@ var noRedirects = &http.Client{
 // integration (an [IntegrationError]):
 //
 //	backend unreachable (connection refused, DNS, TLS)        500 Internal server error
-//	non-2xx status, body that is not a JSON object or is too
+//	non-2xx status, X-Amz-Function-Error header, Lambda's
+//	error object ({"errorMessage","errorType"} without
+//	statusCode), body that is not a JSON object or is too
 //	large, or a statusCode that is not a number               502 Internal server error
 //	no complete answer within Timeout                         504 Endpoint request timed out
 //
@@ -205,6 +215,9 @@ func (h *httpIntegration) ServeEvent(ctx context.Context, req *Request) (*Respon
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, failed(http.StatusBadGateway, fmt.Errorf("%s answered %s", h.url, resp.Status))
 	}
+	if fe := resp.Header.Get("X-Amz-Function-Error"); fe != "" {
+		return nil, failed(http.StatusBadGateway, fmt.Errorf("%s reported a function error (%s): %.512s", h.url, fe, body))
+	}
 	if int64(len(body)) > h.opts.MaxResponseSize {
 		return nil, failed(http.StatusBadGateway, fmt.Errorf("%s answered more than %d bytes", h.url, h.opts.MaxResponseSize))
 	}
@@ -219,5 +232,20 @@ func (h *httpIntegration) ServeEvent(ctx context.Context, req *Request) (*Respon
 	if err := json.Unmarshal(body, &out); err != nil {
 		return nil, failed(http.StatusBadGateway, fmt.Errorf("%s answered a malformed Lambda proxy result: %w", h.url, err))
 	}
+	if out.StatusCode == 0 && isFunctionError(body) {
+		return nil, failed(http.StatusBadGateway, fmt.Errorf("%s answered a function error: %.512s", h.url, body))
+	}
 	return &out, nil
+}
+
+// isFunctionError reports whether a result is the error object Lambda
+// returns for a function that failed ({"errorMessage":…,"errorType":…}),
+// relayed without its X-Amz-Function-Error header.
+func isFunctionError(body []byte) bool {
+	var e struct {
+		StatusCode   *json.RawMessage `json:"statusCode"`
+		ErrorMessage *json.RawMessage `json:"errorMessage"`
+		ErrorType    *json.RawMessage `json:"errorType"`
+	}
+	return json.Unmarshal(body, &e) == nil && e.StatusCode == nil && e.ErrorMessage != nil && e.ErrorType != nil
 }

@@ -256,6 +256,15 @@ func failures() []failure {
 			answer: func(w http.ResponseWriter, _ *http.Request, _ map[string]any) {
 				writeResult(w, `{"statusCode":"200","body":"x"}`)
 			}},
+		{name: "X-Amz-Function-Error", status: 502, message: internal,
+			answer: func(w http.ResponseWriter, _ *http.Request, _ map[string]any) {
+				w.Header().Set("X-Amz-Function-Error", "Unhandled")
+				writeResult(w, `{"errorMessage":"boom","errorType":"Exception"}`)
+			}},
+		{name: "Lambda's error object", status: 502, message: internal,
+			answer: func(w http.ResponseWriter, _ *http.Request, _ map[string]any) {
+				writeResult(w, `{"errorMessage":"division by zero","errorType":"ZeroDivisionError","stackTrace":[]}`)
+			}},
 		{name: "truncated JSON", status: 502, message: internal,
 			answer: func(w http.ResponseWriter, _ *http.Request, _ map[string]any) { writeResult(w, `{"statusCode":200,`) }},
 		{name: "answer over MaxResponseSize", status: 502, message: internal,

@@ -38,6 +38,8 @@ import (
 //
 // A handler that returns an error, or panics, gets the client the Internal
 // server error frame (on $connect: HTTP 500); the panic is recovered and logged.
+// An [IntegrationError] chooses the status and message instead, as API
+// Gateway answers a failing integration (502, 504 "Endpoint request timed out").
 type Handler interface {
 	ServeEvent(ctx context.Context, req *Request) (*Response, error)
 }

@@ -47,15 +47,18 @@ func ExampleHTTPIntegration() {
 // endpoint functions build from their event, http://{domainName}/{stage}, is
 // the management API.
 func ExampleRouter_MountStage() {
-	router, _ := wsroute.New(&wsroute.Options{Stage: "dev"})
+	router, _ := wsroute.New(&wsroute.Options{Stage: "dev"}) // DomainName defaults to the Host clients dial
 	router.HandleFunc(wsroute.RouteConnect, func(ctx context.Context, req *wsroute.Request) (*wsroute.Response, error) {
 		rc := req.RequestContext
 		fmt.Println("functions call back to http://" + strings.Split(rc.DomainName, ":")[0] + ":…/" + rc.Stage)
 		return nil, nil
 	})
 	mux := http.NewServeMux()
-	router.MountStage(mux, wsroute.NewManagementHandler(router.Connections(),
-		&wsroute.ManagementOptions{BearerTokens: []string{"a-long-random-token"}}))
+	// ws://host:8080/dev for clients; http://host:8080/dev/@connections/{id} for callbacks.
+	router.MountStage(mux, wsroute.NewManagementHandler(router.Connections(), &wsroute.ManagementOptions{
+		Credentials:  map[string]string{"AKIAIOSFODNN7EXAMPLE": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"},
+		BearerTokens: []string{"a-long-random-token"},
+	}))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	defer router.Shutdown(context.Background())

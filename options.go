@@ -106,8 +106,8 @@ type Options struct {
 	// (frame and message size, new connections per second, authorizer result
 	// size, integration timeout, URL length, routes), so that a local run
 	// fails where production would; &Quotas{} means API Gateway's values.
-	// It replaces MaxMessageSize. Default nil: no quotas beyond the limits
-	// above.
+	// It replaces MaxMessageSize and MaxPostSize. Default nil: no quotas
+	// beyond the limits above.
 	Quotas *Quotas
 }
 

@@ -34,8 +34,10 @@ type Quotas struct {
 	FrameSize int64
 
 	// MessageSize bounds an inbound message, all its frames together, in
-	// bytes; it replaces [Options.MaxMessageSize]. Over it the client is
-	// closed with 1009. Default 128 KB (131,072 bytes).
+	// bytes, and the data of PostToConnection; it replaces
+	// [Options.MaxMessageSize] and [Options.MaxPostSize]. Over it the client
+	// is closed with 1009, and PostToConnection fails with
+	// ErrPayloadTooLarge (413). Default 128 KB (131,072 bytes).
 	MessageSize int64
 
 	// NewConnectionsPerSecond is the rate of new connections: a token
@@ -125,6 +127,7 @@ func (c *Options) applyQuotas() error {
 	}
 	c.Quotas = &q
 	c.MaxMessageSize = q.MessageSize
+	c.MaxPostSize = int(q.MessageSize) // API Gateway's payload quota holds for @connections too
 	if auth := c.Authorizer; auth != nil {
 		limit := q.AuthorizerResultSize
 		c.Authorizer = func(ctx context.Context, req *Request) (*AuthorizerResult, error) {
@@ -260,45 +263,85 @@ func (w *frameLimitWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 func (w *frameLimitWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// frameLimitConn parses the WebSocket frame headers of what it reads and
-// fails the read that reaches a frame over the limit, with an error wrapping
-// websocket.ErrMessageTooBig, so that the connection closes with 1009. Reads
-// are serialised by the transport.
+// frameLimitConn passes on what it reads frame by frame. A frame over the
+// limit is dropped, header and payload, and in its place the transport's
+// read fails once with an error wrapping websocket.ErrMessageTooBig, so that
+// the router closes the connection with 1009; the frames after it (the
+// client's close frame) pass on, so the close handshake completes and the
+// client can finish writing the frame. Reads are serialised by the
+// transport. Memory: an 8 KiB buffer per connection, under quotas only.
 type frameLimitConn struct {
 	net.Conn
 	r     io.Reader
 	limit uint64
-	err   error // sticky, once a frame was over the limit
+
+	raw     []byte // what was read, before filtering
+	out     []byte // filtered bytes not yet returned
+	obuf    []byte // out's buffer, reused once out is drained
+	rest    []byte // raw bytes after a dropped frame's header, filtered after the error
+	pending error  // returned once, in place of a frame over the limit
+	rerr    error  // the underlying read's error, returned once out is drained
 
 	hdr  [14]byte // the frame header being read
 	have int      // bytes of it read
 	need int      // its length, once its first two bytes are known
-	skip uint64   // payload bytes of the current frame still to come
+	pass uint64   // payload bytes of the current frame still to pass on
+	drop uint64   // payload bytes of a dropped frame still to discard
 }
+
+const frameLimitBuffer = 8 << 10
 
 func (c *frameLimitConn) Read(p []byte) (int, error) {
-	if c.err != nil {
-		return 0, c.err
-	}
-	n, err := c.r.Read(p)
-	if k, size, over := c.scanFrames(p[:n]); over {
-		c.err = fmt.Errorf("%w: a frame of %d bytes is over the quota of %d", websocket.ErrMessageTooBig, size, c.limit)
-		if k > 0 {
-			return k, nil
+	for len(c.out) == 0 {
+		switch {
+		case c.pending != nil:
+			err := c.pending
+			c.pending = nil
+			return 0, err
+		case len(c.rest) > 0:
+			rest := c.rest
+			c.rest = nil
+			c.filter(rest)
+			continue
+		case c.rerr != nil:
+			return 0, c.rerr
 		}
-		return 0, c.err
+		if c.raw == nil {
+			c.raw = make([]byte, frameLimitBuffer)
+		}
+		n, err := c.r.Read(c.raw)
+		c.rerr = err
+		c.filter(c.raw[:n])
 	}
-	return n, err
+	n := copy(p, c.out)
+	c.out = c.out[n:]
+	return n, nil
 }
 
-// scanFrames follows the frame headers in b. When a frame is over the limit
-// it returns the bytes of b before that frame's header.
-func (c *frameLimitConn) scanFrames(b []byte) (int, uint64, bool) {
+// filter follows the frames in b, appending to c.out what passes on. At a
+// frame over the limit it sets c.pending, keeps the rest of b in c.rest and
+// stops.
+func (c *frameLimitConn) filter(b []byte) {
+	if len(c.out) == 0 {
+		c.out = c.obuf[:0]
+	}
+	defer func() {
+		if cap(c.out) > cap(c.obuf) {
+			c.obuf = c.out[:0]
+		}
+	}()
 	for i := 0; i < len(b); {
-		if c.skip > 0 {
-			n := min(uint64(len(b)-i), c.skip)
+		switch {
+		case c.pass > 0:
+			n := min(uint64(len(b)-i), c.pass)
+			c.out = append(c.out, b[i:i+int(n)]...)
 			i += int(n)
-			c.skip -= n
+			c.pass -= n
+			continue
+		case c.drop > 0:
+			n := min(uint64(len(b)-i), c.drop)
+			i += int(n)
+			c.drop -= n
 			continue
 		}
 		c.hdr[c.have] = b[i]
@@ -328,12 +371,15 @@ func (c *frameLimitConn) scanFrames(b []byte) (int, uint64, bool) {
 		default:
 			size = uint64(l)
 		}
-		start := max(i-c.have, 0)
+		hdr := c.hdr[:c.have]
 		c.have, c.need = 0, 0
 		if size > c.limit {
-			return start, size, true
+			c.drop = size
+			c.pending = fmt.Errorf("%w: a frame of %d bytes is over the quota of %d", websocket.ErrMessageTooBig, size, c.limit)
+			c.rest = bytes.Clone(b[i:])
+			return
 		}
-		c.skip = size
+		c.out = append(c.out, hdr...)
+		c.pass = size
 	}
-	return len(b), 0, false
 }

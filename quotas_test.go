@@ -182,3 +182,16 @@ func TestQuotasRejectNegativeValues(t *testing.T) {
 	_, err := wsroute.New(&wsroute.Options{Quotas: &wsroute.Quotas{FrameSize: -1}})
 	require.Error(t, err)
 }
+
+func TestQuotaPostSize(t *testing.T) {
+	r, _ := quotaRouter(t, &wsroute.Quotas{MessageSize: 1000})
+	whoamiRoute(r)
+	srv := serve(t, r)
+	c := dial(t, srv, nil)
+	send(t, c, `{"action":"whoami"}`)
+	id := read(t, c)
+	ctx := context.Background()
+	require.NoError(t, r.Connections().PostToConnection(ctx, id, []byte(strings.Repeat("p", 1000))))
+	assert.Len(t, read(t, c), 1000)
+	assert.ErrorIs(t, r.Connections().PostToConnection(ctx, id, []byte(strings.Repeat("p", 1001))), wsroute.ErrPayloadTooLarge)
+}

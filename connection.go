@@ -89,6 +89,7 @@ type conn struct {
 	identity    Identity
 	domainName  string
 	authorizer  map[string]any
+	apiKey      *apiKeyState // the usage plan's key the connection opened with
 	lastActive  atomic.Int64  // unix nanoseconds of the last message either way
 	handling    atomic.Uint64 // odd while the read loop runs a handler, reading no pongs
 	writeSince  atomic.Int64  // unix nanoseconds the write under way began; 0 when none
@@ -291,6 +292,9 @@ func (c *conn) readError(err error) (websocket.StatusCode, string) {
 // dispatch routes one message and sends the handler's answer, if any.
 func (c *conn) dispatch(body string, binary bool, now time.Time) {
 	r := c.r
+	if c.apiKey != nil && c.overUsagePlan() {
+		return
+	}
 	key := RouteDefault
 	var h Handler
 	if !binary {
@@ -523,7 +527,7 @@ func (c *conn) info() *Connection {
 		ConnectionID: c.id,
 		ConnectedAt:  c.connectedAt,
 		LastActiveAt: time.Unix(0, c.lastActive.Load()).Truncate(time.Millisecond),
-		Identity:     c.identity,
+		Identity:     Identity{SourceIP: c.identity.SourceIP, UserAgent: c.identity.UserAgent}, // as API Gateway
 	}
 }
 

@@ -101,6 +101,20 @@ type Options struct {
 	// Logger receives handler errors and panics, closes caused by limits, and
 	// shutdown. Default: nothing is logged.
 	Logger *slog.Logger
+
+	// IAM, when set, makes $connect's authorization AWS_IAM: every upgrade
+	// request must be signed with AWS Signature Version 4 (see [IAMAuth]).
+	// It cannot be combined with Authorizer: API Gateway gives a route one
+	// authorization type.
+	IAM *IAMAuth
+
+	// UsagePlans, when set, makes an API key required: the upgrade request's
+	// x-api-key header must hold a key of the store, checked after the IAM
+	// signature or the Authorizer, and the key's plan meters the connection
+	// (see [UsagePlans]). A missing or unknown key is refused with 403. It
+	// cannot be combined with APIKeys. The store may change while the
+	// router serves.
+	UsagePlans *UsagePlans
 }
 
 // AuthorizerResult is what an Authorizer grants a connection.

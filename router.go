@@ -62,6 +62,7 @@ type Router struct {
 	log          *slog.Logger
 	identitySrcs []identitySource
 	apiKeys      map[string]struct{}
+	iam          *iamAuth // nil unless Options.IAM
 
 	routesMu sync.Mutex
 	routes   atomic.Pointer[map[string]Handler] // copy on write
@@ -103,6 +104,9 @@ func New(opts *Options) (*Router, error) {
 		expr:         expr,
 		log:          o.Logger,
 		identitySrcs: srcs,
+	}
+	if r.iam, err = newUpgradeAuth(&o); err != nil {
+		return nil, err
 	}
 	if len(o.APIKeys) > 0 {
 		r.apiKeys = make(map[string]struct{}, len(o.APIKeys))
@@ -207,6 +211,9 @@ func (r *Router) serveHandshake(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 		ev.RequestContext.Authorizer = c.authorizer
+	}
+	if !r.authorizeUpgrade(w, req, c, ev) { // AWS_IAM, usage plans
+		return
 	}
 
 	subprotocol := ""

@@ -89,7 +89,7 @@ type conn struct {
 	identity    Identity
 	domainName  string
 	authorizer  map[string]any
-	apiKey      *apiKeyState // the usage plan's key the connection opened with
+	apiKey      *apiKeyState  // the usage plan's key the connection opened with
 	lastActive  atomic.Int64  // unix nanoseconds of the last message either way
 	handling    atomic.Uint64 // odd while the read loop runs a handler, reading no pongs
 	writeSince  atomic.Int64  // unix nanoseconds the write under way began; 0 when none

@@ -35,6 +35,7 @@ const (
 // fake clock; "echo" echoes, and every event is recorded.
 type planEnv struct {
 	plans    *wsroute.UsagePlans
+	router   *wsroute.Router
 	clock    *fakeClock
 	srv      string
 	connects *recorder
@@ -51,6 +52,7 @@ func newPlanEnv(t *testing.T, plan wsroute.UsagePlan) *planEnv {
 	require.NoError(t, e.plans.PutPlan(plan))
 	require.NoError(t, e.plans.AddKey(wsroute.APIKey{ID: partnerKeyID, Value: partnerKey, PlanID: "gold"}))
 	r := newRouter(t, &wsroute.Options{UsagePlans: e.plans})
+	e.router = r
 	r.Handle(wsroute.RouteConnect, e.connects)
 	r.Handle(wsroute.RouteDisconnect, e.discs)
 	r.HandleFunc("echo", func(ctx context.Context, req *wsroute.Request) (*wsroute.Response, error) {
@@ -175,6 +177,17 @@ func TestUsagePlanIdentityOnEveryEvent(t *testing.T) {
 	c, status, _ := e.connect(t, partnerKey)
 	require.Equal(t, http.StatusSwitchingProtocols, status)
 	assert.Equal(t, "echo", ask(t, c, echoMsg))
+
+	// GetConnection's identity stays API Gateway's: sourceIp and userAgent.
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	e.echoes.mu.Lock()
+	id := e.echoes.events[0].RequestContext.ConnectionID
+	e.echoes.mu.Unlock()
+	info, err := e.router.Connections().GetConnection(ctx, id)
+	require.NoError(t, err)
+	assert.Equal(t, wsroute.Identity{SourceIP: "127.0.0.1", UserAgent: info.Identity.UserAgent}, info.Identity)
+
 	require.NoError(t, c.Close(websocket.StatusNormalClosure, ""))
 	for _, ev := range []*wsroute.Request{e.connects.next(t), e.echoes.next(t), e.discs.next(t)} {
 		id := ev.RequestContext.Identity

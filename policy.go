@@ -146,19 +146,19 @@ func stringOrList(v json.RawMessage) ([]string, error) {
 
 func (st *Statement) validate() error {
 	if st.Effect != EffectAllow && st.Effect != EffectDeny {
-		return fmt.Errorf("Effect %q: want Allow or Deny", st.Effect)
+		return fmt.Errorf("effect %q: want Allow or Deny", st.Effect)
 	}
 	if len(st.Action) == 0 || len(st.Resource) == 0 {
-		return errors.New("a statement needs an Action and a Resource")
+		return errors.New("a statement needs an action and a resource")
 	}
 	for _, a := range st.Action {
 		if a == "" {
-			return errors.New("empty Action")
+			return errors.New("empty action")
 		}
 	}
 	for _, r := range st.Resource {
 		if r != "*" && strings.Count(r, ":") < 5 {
-			return fmt.Errorf("Resource %q is neither * nor an ARN (arn:partition:service:region:account:resource)", r)
+			return fmt.Errorf("resource %q is neither * nor an ARN (arn:partition:service:region:account:resource)", r)
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@ package wsroute
 import (
 	"errors"
 	"net/http"
+	"strings"
 )
 
 // newUpgradeAuth checks the AWS_IAM and usage plan options and builds the
@@ -39,6 +40,9 @@ func (r *Router) authorizeUpgrade(w http.ResponseWriter, req *http.Request, c *c
 			return false
 		}
 		caller.setIdentity(&c.identity)
+		if p := caller.Credential.Policy; p != nil {
+			c.auth = &connAuth{policy: p, who: caller.who(), arnPrefix: caller.arn[:strings.LastIndexByte(caller.arn, '/')+1]}
+		}
 	}
 	if u := r.opts.UsagePlans; u != nil {
 		k := u.lookup(req.Header.Get("X-Api-Key"))
@@ -53,7 +57,10 @@ func (r *Router) authorizeUpgrade(w http.ResponseWriter, req *http.Request, c *c
 			writeJSONMessage(w, status, msg)
 			return false
 		}
-		c.apiKey = k
+		if c.auth == nil {
+			c.auth = &connAuth{}
+		}
+		c.auth.apiKey = k
 		c.identity.APIKey = k.value
 		c.identity.APIKeyID = k.id
 	}
@@ -72,16 +79,38 @@ func usageRefusal(res meterResult) (int, string) {
 	}
 }
 
-// overUsagePlan meters one message of a connection that opened with an API
-// key. When the plan refuses it, the client gets the error frame API Gateway
-// sends ("Too Many Requests", "Limit Exceeded", or "Forbidden" once the key
-// is revoked), no route runs, and overUsagePlan returns true.
-func (c *conn) overUsagePlan() bool {
-	res := c.r.opts.UsagePlans.meter(c.apiKey)
-	if res == meterOK {
+// connAuth is what the router checks on every message of a connection: the
+// IAM caller's policy, on the route's ARN, and the usage plan's key.
+type connAuth struct {
+	policy    *Policy
+	arnPrefix string // arn:aws:execute-api:{region}:{account}:{apiId}/{stage}/
+	who       string
+	apiKey    *apiKeyState
+}
+
+// refuse checks one message routed to routeKey ($default when no custom
+// route matched). When the caller's policy does not allow execute-api:Invoke
+// on the route's ARN, or the usage plan refuses the message, the client gets
+// the error frame API Gateway sends ("Forbidden", "Too Many Requests",
+// "Limit Exceeded"; "Forbidden" too once the key is revoked), no route runs,
+// the connection stays open, and refuse returns true.
+func (a *connAuth) refuse(c *conn, routeKey string) bool {
+	msg := ""
+	if a.policy != nil {
+		if d := a.policy.Evaluate(actionInvoke, a.arnPrefix+routeKey); d != Allowed {
+			c.r.log.Info("wsroute: IAM policy refused a message", "connectionId", c.id, "routeKey", routeKey,
+				"caller", a.who, "decision", d.String())
+			msg = "Forbidden"
+		}
+	}
+	if msg == "" && a.apiKey != nil {
+		if res := c.r.opts.UsagePlans.meter(a.apiKey); res != meterOK {
+			_, msg = usageRefusal(res)
+		}
+	}
+	if msg == "" {
 		return false
 	}
-	_, msg := usageRefusal(res)
 	_, requestID := c.r.ids.pair()
 	c.reply(frame{data: errorFrame(msg, c.id, requestID)})
 	return true

@@ -89,7 +89,7 @@ type conn struct {
 	identity    Identity
 	domainName  string
 	authorizer  map[string]any
-	apiKey      *apiKeyState  // the usage plan's key the connection opened with
+	auth        *connAuth     // per-message IAM policy and usage plan; nil without them
 	lastActive  atomic.Int64  // unix nanoseconds of the last message either way
 	handling    atomic.Uint64 // odd while the read loop runs a handler, reading no pongs
 	writeSince  atomic.Int64  // unix nanoseconds the write under way began; 0 when none
@@ -292,9 +292,6 @@ func (c *conn) readError(err error) (websocket.StatusCode, string) {
 // dispatch routes one message and sends the handler's answer, if any.
 func (c *conn) dispatch(body string, binary bool, now time.Time) {
 	r := c.r
-	if c.apiKey != nil && c.overUsagePlan() {
-		return
-	}
 	key := RouteDefault
 	var h Handler
 	if !binary {
@@ -309,6 +306,9 @@ func (c *conn) dispatch(body string, binary bool, now time.Time) {
 	}
 	if h == nil {
 		h = r.route(RouteDefault)
+	}
+	if c.auth != nil && c.auth.refuse(c, key) {
+		return
 	}
 	messageID, requestID := r.ids.pair()
 	if h == nil {

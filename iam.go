@@ -96,8 +96,11 @@ type IAMCredential struct {
 
 	// Policy, when set, is the caller's identity-based policy: it must allow
 	// execute-api:Invoke on the $connect route's ARN (see [Policy.Evaluate]),
-	// or the upgrade is refused with 403. Nil means the credential alone
-	// suffices.
+	// or the upgrade is refused with 403; and on the ARN of each message's
+	// route (…/{stage}/{routeKey}, $default when no custom route matches),
+	// or that message gets the Forbidden frame and reaches no route, as in
+	// AWS's example policy that denies one route. Nil means the credential
+	// alone suffices.
 	Policy *Policy
 }
 
@@ -106,6 +109,16 @@ type IAMCaller struct {
 	AccessKeyID string
 	Region      string // of the signature's credential scope
 	Credential  *IAMCredential
+
+	arn string // of the $connect route
+}
+
+// who names the caller in IAM's refusals: its user ARN, else its key.
+func (c *IAMCaller) who() string {
+	if c.Credential.UserARN != "" {
+		return c.Credential.UserARN
+	}
+	return c.AccessKeyID
 }
 
 const (
@@ -232,6 +245,7 @@ func (a *iamAuth) check(req *http.Request, apiID, stage, route string) (*IAMCall
 		region = sig.Region
 	}
 	arn := "arn:aws:execute-api:" + region + ":" + a.accountID + ":" + apiID + "/" + stage + "/" + route
+	caller.arn = arn
 	if credp.Policy != nil {
 		if d := credp.Policy.Evaluate(actionInvoke, arn); d != Allowed {
 			return nil, iamDenied(caller, arn, d), "the credential's policy: " + d.String()
@@ -285,11 +299,7 @@ func checkSessionToken(req *http.Request, sig *sigv4.Signature, cred *IAMCredent
 
 // iamDenied is IAM's answer to a caller its policies do not allow.
 func iamDenied(c *IAMCaller, arn string, d Decision) *iamRefusal {
-	who := c.Credential.UserARN
-	if who == "" {
-		who = c.AccessKeyID
-	}
-	msg := "User: " + who + " is not authorized to perform: " + actionInvoke + " on resource: " + arn
+	msg := "User: " + c.who() + " is not authorized to perform: " + actionInvoke + " on resource: " + arn
 	if d == ExplicitDeny {
 		msg += " with an explicit deny"
 	}

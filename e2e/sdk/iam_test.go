@@ -38,6 +38,7 @@ const (
 	deniedKey    = "AKIAWSROUTEDENIED001"
 	otherKey     = "AKIAWSROUTEOTHER0001"
 	refusedByFn  = "AKIAWSROUTEREFUSED01"
+	routesKey    = "AKIAWSROUTEROUTES001"
 	iamRegion    = "eu-west-1"
 	iamAPIID     = "abcdef1234"
 	iamStage     = "prod"
@@ -77,6 +78,14 @@ func newIAMEnv(t *testing.T) *iamEnv {
 		"Resource": "arn:aws:execute-api:eu-west-?:123456789012:` + iamAPIID + `/*/$connect"}]}`))
 	require.NoError(t, err)
 
+	// The example of AWS's "Control access to WebSocket APIs with IAM
+	// authorization": every route of the prod stage but "secret".
+	awsExample, err := wsroute.ParsePolicy([]byte(`{"Version": "2012-10-17", "Statement": [
+		{"Effect": "Allow", "Action": ["execute-api:Invoke"], "Resource": ["arn:aws:execute-api:eu-west-1:123456789012:` + iamAPIID + `/prod/*"]},
+		{"Effect": "Deny", "Action": ["execute-api:Invoke"], "Resource": ["arn:aws:execute-api:eu-west-1:123456789012:` + iamAPIID + `/prod/secret"]},
+		{"Effect": "Deny", "Action": ["execute-api:ManageConnections"], "Resource": ["arn:aws:execute-api:eu-west-1:123456789012:` + iamAPIID + `/*"]}]}`))
+	require.NoError(t, err)
+
 	r, err := wsroute.New(&wsroute.Options{
 		Stage: iamStage, APIID: iamAPIID,
 		IAM: &wsroute.IAMAuth{
@@ -89,6 +98,7 @@ func newIAMEnv(t *testing.T) *iamEnv {
 				deniedKey:   {SecretAccessKey: iamSecret, UserARN: "arn:aws:iam::123456789012:user/mallory", Policy: denyConnect},
 				otherKey:    {SecretAccessKey: iamSecret, UserARN: "arn:aws:iam::123456789012:user/bob", Policy: otherStage},
 				refusedByFn: {SecretAccessKey: iamSecret},
+				routesKey:   {SecretAccessKey: iamSecret, Policy: awsExample},
 			},
 			Lookup: func(_ context.Context, id string) (*wsroute.IAMCredential, error) {
 				if id != tempKey {
@@ -118,6 +128,10 @@ func newIAMEnv(t *testing.T) *iamEnv {
 	r.HandleFunc("whoami", func(_ context.Context, req *wsroute.Request) (*wsroute.Response, error) {
 		e.events <- req
 		return &wsroute.Response{Body: req.RequestContext.ConnectionID}, nil
+	})
+	r.HandleFunc("secret", func(_ context.Context, req *wsroute.Request) (*wsroute.Response, error) {
+		e.events <- req
+		return &wsroute.Response{Body: "the secret"}, nil
 	})
 	r.HandleFunc(wsroute.RouteDisconnect, func(_ context.Context, req *wsroute.Request) (*wsroute.Response, error) {
 		e.events <- req
@@ -409,3 +423,28 @@ func TestIAMUpgradesPresignedByBotocore(t *testing.T) {
 }
 
 func strconvQuote(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+// TestIAMPolicyOnEveryRoute: the caller's policy is evaluated on each
+// message's route ARN, as in AWS's example that denies one route.
+func TestIAMPolicyOnEveryRoute(t *testing.T) {
+	e := newIAMEnv(t)
+	c, status, _, body := upgrade(t, e.presign(t, creds(routesKey, iamSecret, ""), emptySHA256, "execute-api", iamRegion, e.clock.now(), "60"), nil)
+	require.Equal(t, http.StatusSwitchingProtocols, status, body)
+	<-e.connects
+	ask := func(msg string) string {
+		require.NoError(t, c.Write(ctx(t), websocket.MessageText, []byte(msg)))
+		_, b, err := c.Read(ctx(t))
+		require.NoError(t, err)
+		return string(b)
+	}
+	assert.Len(t, ask(`{"action":"whoami"}`), 16, "an allowed route answers with the connection ID")
+	var frame map[string]string
+	require.NoError(t, json.Unmarshal([]byte(ask(`{"action":"secret"}`)), &frame))
+	assert.Equal(t, "Forbidden", frame["message"], "the denied route")
+	assert.Len(t, frame["requestId"], 16)
+	assert.Len(t, ask(`{"action":"whoami"}`), 16, "the connection stays open")
+	ev := <-e.events
+	assert.Equal(t, "whoami", ev.RequestContext.RouteKey)
+	ev = <-e.events
+	assert.Equal(t, "whoami", ev.RequestContext.RouteKey, "the secret route never ran")
+}

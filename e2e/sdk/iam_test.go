@@ -39,6 +39,7 @@ const (
 	otherKey     = "AKIAWSROUTEOTHER0001"
 	refusedByFn  = "AKIAWSROUTEREFUSED01"
 	routesKey    = "AKIAWSROUTEROUTES001"
+	brokenKey    = "AKIAWSROUTEBROKEN001"
 	iamRegion    = "eu-west-1"
 	iamAPIID     = "abcdef1234"
 	iamStage     = "prod"
@@ -101,6 +102,9 @@ func newIAMEnv(t *testing.T) *iamEnv {
 				routesKey:   {SecretAccessKey: iamSecret, Policy: awsExample},
 			},
 			Lookup: func(_ context.Context, id string) (*wsroute.IAMCredential, error) {
+				if id == brokenKey {
+					return nil, errors.New("the credentials database is down")
+				}
 				if id != tempKey {
 					return nil, nil
 				}
@@ -288,6 +292,12 @@ func TestIAMUpgradesSignedByTheGoSDK(t *testing.T) {
 		})
 	}
 
+	// A Lookup that fails is the server's fault: 500, and no $connect.
+	_, status, errorType, body := upgrade(t, e.presign(t, creds(brokenKey, iamSecret, ""), emptySHA256, "execute-api", iamRegion, now, "60"), nil)
+	assert.Equal(t, http.StatusInternalServerError, status)
+	assert.Equal(t, "InternalServerErrorException", errorType)
+	assert.JSONEq(t, `{"message":"Internal server error"}`, body)
+
 	// Replayed after expiry: the URL that worked is refused once the
 	// server's clock passes X-Amz-Date + X-Amz-Expires.
 	c, status, _, body := upgrade(t, valid, nil)
@@ -300,7 +310,7 @@ func TestIAMUpgradesSignedByTheGoSDK(t *testing.T) {
 	<-e.connects
 	c.CloseNow()
 	e.clock.add(time.Second)
-	_, status, errorType, _ := upgrade(t, valid, nil)
+	_, status, errorType, _ = upgrade(t, valid, nil)
 	assert.Equal(t, http.StatusForbidden, status)
 	assert.Equal(t, "InvalidSignatureException", errorType)
 

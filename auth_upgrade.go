@@ -97,7 +97,7 @@ type connAuth struct {
 func (a *connAuth) refuse(c *conn, routeKey string) bool {
 	msg := ""
 	if a.policy != nil {
-		if d := a.policy.Evaluate(actionInvoke, a.arnPrefix+routeKey); d != Allowed {
+		if d := a.policy.Evaluate(actionInvoke, a.arnPrefix+routeKey); d != PolicyAllowed {
 			c.r.log.Info("wsroute: IAM policy refused a message", "connectionId", c.id, "routeKey", routeKey,
 				"caller", a.who, "decision", d.String())
 			msg = "Forbidden"

@@ -247,14 +247,14 @@ func (a *iamAuth) check(req *http.Request, apiID, stage, route string) (*IAMCall
 	arn := "arn:aws:execute-api:" + region + ":" + a.accountID + ":" + apiID + "/" + stage + "/" + route
 	caller.arn = arn
 	if credp.Policy != nil {
-		if d := credp.Policy.Evaluate(actionInvoke, arn); d != Allowed {
+		if d := credp.Policy.Evaluate(actionInvoke, arn); d != PolicyAllowed {
 			return nil, iamDenied(caller, arn, d), "the credential's policy: " + d.String()
 		}
 	}
 	if a.authorize != nil {
 		if err := callIAMAuthorize(req.Context(), a.authorize, caller, arn); err != nil {
 			if errors.Is(err, ErrAccessDenied) {
-				return nil, iamDenied(caller, arn, ImplicitDeny), "IAMAuth.Authorize: " + err.Error()
+				return nil, iamDenied(caller, arn, PolicyImplicitDeny), "IAMAuth.Authorize: " + err.Error()
 			}
 			return nil, iamRefused(http.StatusInternalServerError, "InternalServerErrorException", "Internal server error"),
 				"IAMAuth.Authorize: " + err.Error()
@@ -298,9 +298,9 @@ func checkSessionToken(req *http.Request, sig *sigv4.Signature, cred *IAMCredent
 }
 
 // iamDenied is IAM's answer to a caller its policies do not allow.
-func iamDenied(c *IAMCaller, arn string, d Decision) *iamRefusal {
+func iamDenied(c *IAMCaller, arn string, d PolicyDecision) *iamRefusal {
 	msg := "User: " + c.who() + " is not authorized to perform: " + actionInvoke + " on resource: " + arn
-	if d == ExplicitDeny {
+	if d == PolicyExplicitDeny {
 		msg += " with an explicit deny"
 	}
 	return &iamRefusal{status: http.StatusForbidden, errorType: iamTypeDenied, key: "Message", message: msg}

@@ -17,26 +17,26 @@ const (
 	EffectDeny  Effect = "Deny"
 )
 
-// Decision is what [Policy.Evaluate] decides, as IAM decides it: a request is
+// PolicyDecision is what [Policy.Evaluate] decides, as IAM decides it: a request is
 // allowed only when a statement allows it and none denies it.
-type Decision int
+type PolicyDecision int
 
 // The decisions of [Policy.Evaluate].
 const (
-	// ImplicitDeny: no statement matches; the request is denied.
-	ImplicitDeny Decision = iota
-	// Allowed: an Allow statement matches and no Deny statement does.
-	Allowed
-	// ExplicitDeny: a Deny statement matches. It wins over every Allow.
-	ExplicitDeny
+	// PolicyImplicitDeny: no statement matches; the request is denied.
+	PolicyImplicitDeny PolicyDecision = iota
+	// PolicyAllowed: an Allow statement matches and no Deny statement does.
+	PolicyAllowed
+	// PolicyExplicitDeny: a Deny statement matches. It wins over every Allow.
+	PolicyExplicitDeny
 )
 
 // String returns "allowed", "implicit deny" or "explicit deny".
-func (d Decision) String() string {
+func (d PolicyDecision) String() string {
 	switch d {
-	case Allowed:
+	case PolicyAllowed:
 		return "allowed"
-	case ExplicitDeny:
+	case PolicyExplicitDeny:
 		return "explicit deny"
 	default:
 		return "implicit deny"
@@ -167,21 +167,21 @@ func (st *Statement) validate() error {
 // Evaluate decides whether the policy allows action on resource: an explicit
 // Deny wins over any Allow, and without a matching Allow the request is
 // implicitly denied. A nil Policy denies implicitly.
-func (p *Policy) Evaluate(action, resource string) Decision {
+func (p *Policy) Evaluate(action, resource string) PolicyDecision {
 	if p == nil {
-		return ImplicitDeny
+		return PolicyImplicitDeny
 	}
-	d := ImplicitDeny
+	d := PolicyImplicitDeny
 	for i := range p.Statement {
 		st := &p.Statement[i]
 		if !matchesAny(st.Action, action, MatchAction) || !matchesAny(st.Resource, resource, MatchARN) {
 			continue
 		}
 		if st.Effect == EffectDeny {
-			return ExplicitDeny
+			return PolicyExplicitDeny
 		}
 		if st.Effect == EffectAllow {
-			d = Allowed
+			d = PolicyAllowed
 		}
 	}
 	return d

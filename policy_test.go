@@ -84,19 +84,19 @@ func TestPolicyEvaluate(t *testing.T) {
 	tests := []struct {
 		name  string
 		stmts []wsroute.Statement
-		want  wsroute.Decision
+		want  wsroute.PolicyDecision
 	}{
-		{"no statements", nil, wsroute.ImplicitDeny},
-		{"allow", []wsroute.Statement{allow(connectARN)}, wsroute.Allowed},
-		{"allow elsewhere", []wsroute.Statement{allow("arn:aws:execute-api:*:*:other/*")}, wsroute.ImplicitDeny},
-		{"deny", []wsroute.Statement{deny(connectARN)}, wsroute.ExplicitDeny},
-		{"explicit deny over allow", []wsroute.Statement{allow("*"), deny(connectARN)}, wsroute.ExplicitDeny},
-		{"deny first, allow after", []wsroute.Statement{deny("arn:aws:execute-api:*:*:*/prod/*"), allow(connectARN)}, wsroute.ExplicitDeny},
-		{"deny elsewhere, allow here", []wsroute.Statement{deny("arn:aws:execute-api:*:*:*/prod/secret"), allow("arn:aws:execute-api:*:*:*/prod/*")}, wsroute.Allowed},
-		{"allow another action", []wsroute.Statement{{Effect: wsroute.EffectAllow, Action: []string{"execute-api:ManageConnections"}, Resource: []string{"*"}}}, wsroute.ImplicitDeny},
-		{"deny another action", []wsroute.Statement{allow("*"), {Effect: wsroute.EffectDeny, Action: []string{"execute-api:ManageConnections"}, Resource: []string{"*"}}}, wsroute.Allowed},
-		{"action wildcard deny", []wsroute.Statement{allow("*"), {Effect: wsroute.EffectDeny, Action: []string{"execute-api:*"}, Resource: []string{connectARN}}}, wsroute.ExplicitDeny},
-		{"one of several resources", []wsroute.Statement{allow("arn:aws:execute-api:*:*:x/*", connectARN)}, wsroute.Allowed},
+		{"no statements", nil, wsroute.PolicyImplicitDeny},
+		{"allow", []wsroute.Statement{allow(connectARN)}, wsroute.PolicyAllowed},
+		{"allow elsewhere", []wsroute.Statement{allow("arn:aws:execute-api:*:*:other/*")}, wsroute.PolicyImplicitDeny},
+		{"deny", []wsroute.Statement{deny(connectARN)}, wsroute.PolicyExplicitDeny},
+		{"explicit deny over allow", []wsroute.Statement{allow("*"), deny(connectARN)}, wsroute.PolicyExplicitDeny},
+		{"deny first, allow after", []wsroute.Statement{deny("arn:aws:execute-api:*:*:*/prod/*"), allow(connectARN)}, wsroute.PolicyExplicitDeny},
+		{"deny elsewhere, allow here", []wsroute.Statement{deny("arn:aws:execute-api:*:*:*/prod/secret"), allow("arn:aws:execute-api:*:*:*/prod/*")}, wsroute.PolicyAllowed},
+		{"allow another action", []wsroute.Statement{{Effect: wsroute.EffectAllow, Action: []string{"execute-api:ManageConnections"}, Resource: []string{"*"}}}, wsroute.PolicyImplicitDeny},
+		{"deny another action", []wsroute.Statement{allow("*"), {Effect: wsroute.EffectDeny, Action: []string{"execute-api:ManageConnections"}, Resource: []string{"*"}}}, wsroute.PolicyAllowed},
+		{"action wildcard deny", []wsroute.Statement{allow("*"), {Effect: wsroute.EffectDeny, Action: []string{"execute-api:*"}, Resource: []string{connectARN}}}, wsroute.PolicyExplicitDeny},
+		{"one of several resources", []wsroute.Statement{allow("arn:aws:execute-api:*:*:x/*", connectARN)}, wsroute.PolicyAllowed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -105,7 +105,7 @@ func TestPolicyEvaluate(t *testing.T) {
 		})
 	}
 	var nilPolicy *wsroute.Policy
-	assert.Equal(t, wsroute.ImplicitDeny, nilPolicy.Evaluate("execute-api:Invoke", connectARN))
+	assert.Equal(t, wsroute.PolicyImplicitDeny, nilPolicy.Evaluate("execute-api:Invoke", connectARN))
 }
 
 func TestParsePolicy(t *testing.T) {
@@ -118,13 +118,13 @@ func TestParsePolicy(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, p.Statement, 3)
 	arn := func(route string) string { return "arn:aws:execute-api:us-east-1:111122223333:api-id/prod/" + route }
-	assert.Equal(t, wsroute.Allowed, p.Evaluate("execute-api:Invoke", arn("$connect")))
-	assert.Equal(t, wsroute.ExplicitDeny, p.Evaluate("execute-api:Invoke", arn("secret")))
-	assert.Equal(t, wsroute.ImplicitDeny, p.Evaluate("execute-api:Invoke", "arn:aws:execute-api:us-east-1:111122223333:api-id/dev/$connect"))
+	assert.Equal(t, wsroute.PolicyAllowed, p.Evaluate("execute-api:Invoke", arn("$connect")))
+	assert.Equal(t, wsroute.PolicyExplicitDeny, p.Evaluate("execute-api:Invoke", arn("secret")))
+	assert.Equal(t, wsroute.PolicyImplicitDeny, p.Evaluate("execute-api:Invoke", "arn:aws:execute-api:us-east-1:111122223333:api-id/dev/$connect"))
 
 	one, err := wsroute.ParsePolicy([]byte(`{"Statement": {"Effect": "Allow", "Action": "*", "Resource": "*"}}`))
 	require.NoError(t, err)
-	assert.Equal(t, wsroute.Allowed, one.Evaluate("execute-api:Invoke", connectARN))
+	assert.Equal(t, wsroute.PolicyAllowed, one.Evaluate("execute-api:Invoke", connectARN))
 
 	for _, bad := range []string{
 		`not json`,

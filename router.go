@@ -105,9 +105,6 @@ func New(opts *Options) (*Router, error) {
 		log:          o.Logger,
 		identitySrcs: srcs,
 	}
-	if r.iam, err = newUpgradeAuth(&o); err != nil {
-		return nil, err
-	}
 	if len(o.APIKeys) > 0 {
 		r.apiKeys = make(map[string]struct{}, len(o.APIKeys))
 		for _, k := range o.APIKeys {
@@ -117,6 +114,9 @@ func New(opts *Options) (*Router, error) {
 	r.routes.Store(&map[string]Handler{})
 	r.conns.init()
 	r.cm = &localConnections{r: r}
+	if r.iam, err = newUpgradeAuth(&o); err != nil {
+		return nil, err
+	}
 	base, cancel := context.WithCancel(context.Background())
 	r.ctx = ContextWithConnections(base, r.cm)
 	r.cancel = cancel

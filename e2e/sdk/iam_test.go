@@ -458,3 +458,49 @@ func TestIAMPolicyOnEveryRoute(t *testing.T) {
 	ev = <-e.events
 	assert.Equal(t, "whoami", ev.RequestContext.RouteKey, "the secret route never ran")
 }
+
+// TestIAMWithUsagePlan: an IAM-signed upgrade that also carries an API key
+// is verified, then metered; its events carry both identities.
+func TestIAMWithUsagePlan(t *testing.T) {
+	plans := &wsroute.UsagePlans{}
+	require.NoError(t, plans.PutPlan(wsroute.UsagePlan{ID: "p", Quota: &wsroute.QuotaSettings{Limit: 2, Period: wsroute.QuotaMonth}}))
+	require.NoError(t, plans.AddKey(wsroute.APIKey{ID: "k1", Value: "key-0123456789abcdefghij", PlanID: "p"}))
+	r, err := wsroute.New(&wsroute.Options{
+		IAM:        &wsroute.IAMAuth{Credentials: map[string]wsroute.IAMCredential{iamKey: {SecretAccessKey: iamSecret}}},
+		UsagePlans: plans,
+	})
+	require.NoError(t, err)
+	r.HandleFunc("whoami", func(_ context.Context, req *wsroute.Request) (*wsroute.Response, error) {
+		id := req.RequestContext.Identity
+		return &wsroute.Response{Body: id.AccessKey + " " + id.APIKeyID}, nil
+	})
+	srv := httptest.NewServer(r)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		_ = r.Shutdown(ctx)
+		srv.Close()
+	})
+	e := &iamEnv{srv: srv}
+	key := http.Header{"X-Api-Key": {"key-0123456789abcdefghij"}}
+
+	// Signed but without the key: 403 Forbidden; unsigned with the key:
+	// the signature is checked first.
+	_, status, _, body := upgrade(t, e.presign(t, creds(iamKey, iamSecret, ""), emptySHA256, "execute-api", iamRegion, time.Now(), "60"), nil)
+	assert.Equal(t, http.StatusForbidden, status)
+	assert.JSONEq(t, `{"message":"Forbidden"}`, body)
+	_, status, errorType, _ := upgrade(t, "ws"+strings.TrimPrefix(srv.URL, "http"), key)
+	assert.Equal(t, http.StatusForbidden, status)
+	assert.Equal(t, "MissingAuthenticationTokenException", errorType)
+
+	c, status, _, body := upgrade(t, e.presign(t, creds(iamKey, iamSecret, ""), emptySHA256, "execute-api", iamRegion, time.Now(), "60"), key)
+	require.Equal(t, http.StatusSwitchingProtocols, status, body)
+	require.NoError(t, c.Write(ctx(t), websocket.MessageText, []byte(`{"action":"whoami"}`)))
+	_, got, err := c.Read(ctx(t))
+	require.NoError(t, err)
+	assert.Equal(t, iamKey+" k1", string(got))
+	require.NoError(t, c.Write(ctx(t), websocket.MessageText, []byte(`{"action":"whoami"}`)))
+	_, got, err = c.Read(ctx(t))
+	require.NoError(t, err)
+	assert.Contains(t, string(got), `{"message": "Limit Exceeded", "connectionId":"`)
+}

@@ -14,6 +14,10 @@
 // [Signature.PayloadHash] holds it and [Verify] checks it against the hash
 // passed in.
 //
+// A request without a body, such as a WebSocket upgrade, is verified with
+// [Verifier.VerifyNoBody]; with [Verifier.AllowUnsignedPayload] set it also
+// accepts the UNSIGNED-PAYLOAD that presigners sign.
+//
 // # The canonical request
 //
 // The canonical URI is the request path exactly as it came on the wire (the

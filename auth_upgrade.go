@@ -12,6 +12,15 @@ func newUpgradeAuth(o *Options) (*iamAuth, error) {
 	if o.UsagePlans != nil && len(o.APIKeys) > 0 {
 		return nil, errors.New("wsroute: set Options.APIKeys or Options.UsagePlans, not both")
 	}
+	switch o.APIKeySelectionExpression {
+	case "", keyFromHeader:
+	case keyFromAuthorizer:
+		if o.Authorizer == nil || o.UsagePlans == nil {
+			return nil, errors.New("wsroute: APIKeySelectionExpression " + keyFromAuthorizer + " needs an Authorizer and UsagePlans")
+		}
+	default:
+		return nil, errors.New("wsroute: APIKeySelectionExpression must be " + keyFromHeader + " or " + keyFromAuthorizer)
+	}
 	if o.IAM == nil {
 		return nil, nil
 	}
@@ -45,7 +54,14 @@ func (r *Router) authorizeUpgrade(w http.ResponseWriter, req *http.Request, c *c
 		}
 	}
 	if u := r.opts.UsagePlans; u != nil {
-		k := u.lookup(req.Header.Get("X-Api-Key"))
+		value := req.Header.Get("X-Api-Key")
+		if r.opts.APIKeySelectionExpression == keyFromAuthorizer {
+			value = ""
+			if c.auth != nil {
+				value = c.auth.authorizerKey
+			}
+		}
+		k := u.lookup(value)
 		if k == nil {
 			r.log.Info("wsroute: missing or unknown API key", "connectionId", c.id, "remoteAddr", req.RemoteAddr)
 			writeJSONMessage(w, http.StatusForbidden, "Forbidden")
@@ -64,9 +80,18 @@ func (r *Router) authorizeUpgrade(w http.ResponseWriter, req *http.Request, c *c
 		c.identity.APIKey = k.value
 		c.identity.APIKeyID = k.id
 	}
+	if c.auth != nil && c.auth.policy == nil && c.auth.apiKey == nil {
+		c.auth = nil // nothing to check on messages
+	}
 	ev.RequestContext.Identity = c.identity
 	return true
 }
+
+// API Gateway's two API key selection expressions.
+const (
+	keyFromHeader     = "$request.header.x-api-key"
+	keyFromAuthorizer = "$context.authorizer.usageIdentifierKey"
+)
 
 func usageRefusal(res meterResult) (int, string) {
 	switch res {
@@ -82,10 +107,11 @@ func usageRefusal(res meterResult) (int, string) {
 // connAuth is what the router checks on every message of a connection: the
 // IAM caller's policy, on the route's ARN, and the usage plan's key.
 type connAuth struct {
-	policy    *Policy
-	arnPrefix string // arn:aws:execute-api:{region}:{account}:{apiId}/{stage}/
-	who       string
-	apiKey    *apiKeyState
+	policy        *Policy
+	arnPrefix     string // arn:aws:execute-api:{region}:{account}:{apiId}/{stage}/
+	who           string
+	apiKey        *apiKeyState
+	authorizerKey string // the Authorizer's UsageIdentifierKey, until the key is looked up
 }
 
 // refuse checks one message routed to routeKey ($default when no custom

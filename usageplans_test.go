@@ -277,3 +277,57 @@ func TestUsagePlansOptionConflicts(t *testing.T) {
 	_, err = wsroute.New(&wsroute.Options{IAM: &wsroute.IAMAuth{Credentials: map[string]wsroute.IAMCredential{"AKID": {}}}})
 	assert.Error(t, err, "a credential without a secret")
 }
+
+// TestUsagePlanKeyFromAuthorizer: with API Gateway's
+// $context.authorizer.usageIdentifierKey, the key is the one the authorizer
+// returns, not the header.
+func TestUsagePlanKeyFromAuthorizer(t *testing.T) {
+	plans := &wsroute.UsagePlans{}
+	require.NoError(t, plans.PutPlan(wsroute.UsagePlan{ID: "p", Quota: &wsroute.QuotaSettings{Limit: 2, Period: wsroute.QuotaMonth}}))
+	require.NoError(t, plans.AddKey(wsroute.APIKey{ID: "tenant-1", Value: partnerKey, PlanID: "p"}))
+	connects := newRecorder()
+	r := newRouter(t, &wsroute.Options{
+		UsagePlans:                plans,
+		APIKeySelectionExpression: "$context.authorizer.usageIdentifierKey",
+		Authorizer: func(_ context.Context, req *wsroute.Request) (*wsroute.AuthorizerResult, error) {
+			if req.QueryStringParameters["tenant"] != "1" {
+				return &wsroute.AuthorizerResult{PrincipalID: "anonymous"}, nil
+			}
+			return &wsroute.AuthorizerResult{PrincipalID: "t1", UsageIdentifierKey: partnerKey}, nil
+		},
+	})
+	r.Handle(wsroute.RouteConnect, connects)
+	r.HandleFunc("echo", echo)
+	srv := serve(t, r)
+	dialq := func(q string, h http.Header) (*websocket.Conn, int, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		c, resp, err := websocket.Dial(ctx, wsURL(srv)+q, &websocket.DialOptions{HTTPHeader: h})
+		if err != nil {
+			b, _ := io.ReadAll(resp.Body)
+			return nil, resp.StatusCode, string(b)
+		}
+		t.Cleanup(func() { c.CloseNow() })
+		return c, http.StatusSwitchingProtocols, ""
+	}
+	// The header is not where the key comes from.
+	_, status, body := dialq("", http.Header{"X-Api-Key": {partnerKey}})
+	assert.Equal(t, http.StatusForbidden, status)
+	assert.JSONEq(t, `{"message":"Forbidden"}`, body)
+
+	c, status, _ := dialq("?tenant=1", nil)
+	require.Equal(t, http.StatusSwitchingProtocols, status)
+	ev := connects.next(t)
+	assert.Equal(t, "tenant-1", ev.RequestContext.Identity.APIKeyID)
+	assert.Equal(t, "t1", ev.RequestContext.Authorizer["principalId"])
+	assert.Equal(t, "echo", ask(t, c, echoMsg))
+	assert.Equal(t, "Limit Exceeded", ask(t, c, echoMsg))
+
+	for _, bad := range []*wsroute.Options{
+		{APIKeySelectionExpression: "$request.header.key"},
+		{APIKeySelectionExpression: "$context.authorizer.usageIdentifierKey", UsagePlans: plans},
+	} {
+		_, err := wsroute.New(bad)
+		assert.Error(t, err)
+	}
+}

@@ -89,6 +89,7 @@ type conn struct {
 	identity    Identity
 	domainName  string
 	authorizer  map[string]any
+	auth        *connAuth     // per-message IAM policy and usage plan; nil without them
 	lastActive  atomic.Int64  // unix nanoseconds of the last message either way
 	handling    atomic.Uint64 // odd while the read loop runs a handler, reading no pongs
 	writeSince  atomic.Int64  // unix nanoseconds the write under way began; 0 when none
@@ -305,6 +306,9 @@ func (c *conn) dispatch(body string, binary bool, now time.Time) {
 	}
 	if h == nil {
 		h = r.route(RouteDefault)
+	}
+	if c.auth != nil && c.auth.refuse(c, key) {
+		return
 	}
 	messageID, requestID := r.ids.pair()
 	if h == nil {
@@ -524,7 +528,7 @@ func (c *conn) info() *Connection {
 		ConnectionID: c.id,
 		ConnectedAt:  c.connectedAt,
 		LastActiveAt: time.Unix(0, c.lastActive.Load()).Truncate(time.Millisecond),
-		Identity:     c.identity,
+		Identity:     Identity{SourceIP: c.identity.SourceIP, UserAgent: c.identity.UserAgent}, // as API Gateway
 	}
 }
 

@@ -90,6 +90,21 @@ func (c RequestContext) MarshalJSON() ([]byte, error) {
 type Identity struct {
 	SourceIP  string `json:"sourceIp"`
 	UserAgent string `json:"userAgent,omitempty"` // only when the client sent one
+
+	// The caller of an AWS_IAM connection ([IAMAuth]) and the API key of one
+	// that used a usage plan's key ([UsagePlans]); empty otherwise.
+	AccessKey                     string `json:"accessKey,omitempty"`
+	AccountID                     string `json:"accountId,omitempty"`
+	Caller                        string `json:"caller,omitempty"`
+	User                          string `json:"user,omitempty"`
+	UserARN                       string `json:"userArn,omitempty"`
+	PrincipalOrgID                string `json:"principalOrgId,omitempty"`
+	CognitoIdentityID             string `json:"cognitoIdentityId,omitempty"`
+	CognitoIdentityPoolID         string `json:"cognitoIdentityPoolId,omitempty"`
+	CognitoAuthenticationType     string `json:"cognitoAuthenticationType,omitempty"`
+	CognitoAuthenticationProvider string `json:"cognitoAuthenticationProvider,omitempty"`
+	APIKey                        string `json:"apiKey,omitempty"`
+	APIKeyID                      string `json:"apiKeyId,omitempty"`
 }
 
 // Response is what a [Handler] returns: the Lambda proxy result.

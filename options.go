@@ -109,6 +109,27 @@ type Options struct {
 	// It replaces MaxMessageSize and MaxPostSize. Default nil: no quotas
 	// beyond the limits above.
 	Quotas *Quotas
+
+	// IAM, when set, makes $connect's authorization AWS_IAM: every upgrade
+	// request must be signed with AWS Signature Version 4 (see [IAMAuth]).
+	// It cannot be combined with Authorizer: API Gateway gives a route one
+	// authorization type.
+	IAM *IAMAuth
+
+	// UsagePlans, when set, makes an API key required: the upgrade request's
+	// x-api-key header (or the Authorizer's UsageIdentifierKey, see
+	// APIKeySelectionExpression) must hold a key of the store, checked after the IAM
+	// signature or the Authorizer, and the key's plan meters the connection
+	// (see [UsagePlans]). A missing or unknown key is refused with 403. It
+	// cannot be combined with APIKeys. The store may change while the
+	// router serves.
+	UsagePlans *UsagePlans
+
+	// APIKeySelectionExpression says where the usage plan's key comes from,
+	// as API Gateway's: "$request.header.x-api-key" (the default) or
+	// "$context.authorizer.usageIdentifierKey", the
+	// AuthorizerResult.UsageIdentifierKey the Authorizer returned.
+	APIKeySelectionExpression string
 }
 
 // AuthorizerResult is what an Authorizer grants a connection.
@@ -118,6 +139,10 @@ type AuthorizerResult struct {
 	// Context entries appear as keys of requestContext.authorizer. API
 	// Gateway allows string, number and boolean values.
 	Context map[string]any
+	// UsageIdentifierKey is the API key of the caller's usage plan when
+	// Options.APIKeySelectionExpression is
+	// "$context.authorizer.usageIdentifierKey".
+	UsageIdentifierKey string
 }
 
 const (

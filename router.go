@@ -65,6 +65,7 @@ type Router struct {
 	identitySrcs []identitySource
 	apiKeys      map[string]struct{}
 	quotas       *quotaGate // nil without Options.Quotas
+	iam          *iamAuth // nil unless Options.IAM
 
 	routesMu sync.Mutex
 	routes   atomic.Pointer[map[string]Handler] // copy on write
@@ -117,6 +118,9 @@ func New(opts *Options) (*Router, error) {
 	r.routes.Store(&map[string]Handler{})
 	r.conns.init()
 	r.cm = &localConnections{r: r}
+	if r.iam, err = newUpgradeAuth(&o); err != nil {
+		return nil, err
+	}
 	base, cancel := context.WithCancel(context.Background())
 	r.ctx = ContextWithConnections(base, r.cm)
 	r.cancel = cancel
@@ -215,6 +219,9 @@ func (r *Router) serveHandshake(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 		ev.RequestContext.Authorizer = c.authorizer
+	}
+	if !r.authorizeUpgrade(w, req, c, ev) { // AWS_IAM, usage plans
+		return
 	}
 
 	subprotocol := ""

@@ -65,7 +65,7 @@ type Router struct {
 	identitySrcs []identitySource
 	apiKeys      map[string]struct{}
 	quotas       *quotaGate // nil without Options.Quotas
-	iam          *iamAuth // nil unless Options.IAM
+	iam          *iamAuth   // nil unless Options.IAM
 
 	routesMu sync.Mutex
 	routes   atomic.Pointer[map[string]Handler] // copy on write

@@ -192,10 +192,10 @@ func writeTable(out io.Writer, w workload, rs map[string][]result, trials int) {
 	}
 	fmt.Fprintln(out)
 	for _, impl := range w.impls {
-		fmt.Fprintf(out, "| %s |", implTitle(impl, w.floor))
+		fmt.Fprintf(out, "| %s |", implTitle(w, impl))
 		for _, m := range w.metrics {
 			cell := format(median(values(rs[impl], m.key)), m.prec)
-			if impl != ref {
+			if impl != ref && !m.noRatio {
 				cell += " (" + ratio(median(pairRatios(rs[impl], rs[ref], m.key))) + ")"
 			}
 			fmt.Fprintf(out, " %s |", cell)
@@ -205,23 +205,24 @@ func writeTable(out io.Writer, w workload, rs map[string][]result, trials int) {
 	fmt.Fprintln(out)
 	if w.floor != "" && rs[w.floor] != nil {
 		fmt.Fprintf(out, "%s ÷ %s (the transport's floor), trial by trial:\n\n| trial |", ref, w.floor)
-		for _, m := range w.metrics {
+		ms := slices.DeleteFunc(slices.Clone(w.metrics), func(m metric) bool { return m.noRatio })
+		for _, m := range ms {
 			fmt.Fprintf(out, " %s |", m.title)
 		}
 		fmt.Fprint(out, "\n|---|")
-		for range w.metrics {
+		for range ms {
 			fmt.Fprint(out, "---:|")
 		}
 		fmt.Fprintln(out)
 		for t := range trials {
 			fmt.Fprintf(out, "| %d |", t+1)
-			for _, m := range w.metrics {
+			for _, m := range ms {
 				fmt.Fprintf(out, " %s |", ratio(pairRatios(rs[ref][t:t+1], rs[w.floor][t:t+1], m.key)[0]))
 			}
 			fmt.Fprintln(out)
 		}
 		fmt.Fprint(out, "| median |")
-		for _, m := range w.metrics {
+		for _, m := range ms {
 			fmt.Fprintf(out, " **%s** |", ratio(median(pairRatios(rs[ref], rs[w.floor], m.key))))
 		}
 		fmt.Fprint(out, "\n\n")
@@ -237,7 +238,7 @@ func writeTable(out io.Writer, w workload, rs map[string][]result, trials int) {
 	}
 	fmt.Fprintln(out)
 	for _, impl := range w.impls[1:] {
-		fmt.Fprintf(out, "| %s |", implTitle(impl, w.floor))
+		fmt.Fprintf(out, "| %s |", implTitle(w, impl))
 		pr := pairRatios(rs[ref], rs[impl], m.key)
 		for _, v := range pr {
 			fmt.Fprintf(out, " %s |", ratio(v))
@@ -247,14 +248,24 @@ func writeTable(out io.Writer, w workload, rs map[string][]result, trials int) {
 	fmt.Fprintln(out)
 }
 
-func implTitle(impl, floor string) string {
+// implTitle names impl in w's table, with what distinguishes it there.
+func implTitle(w workload, impl string) string {
+	fanout := strings.HasPrefix(w.name, "fanout")
 	switch {
-	case impl == floor:
+	case impl == w.floor && fanout:
+		return impl + " (detached loop, floor; GOMAXPROCS writers)"
+	case impl == w.floor:
 		return impl + " (detached loop, floor)"
+	case impl == "coder-naive" && fanout:
+		return "coder-naive (loop in handler; GOMAXPROCS writers)"
 	case impl == "coder-naive":
 		return "coder-naive (loop in handler, r.Context())"
-	case impl == "gorilla":
-		return "gorilla (pool + PreparedMessage)"
+	case impl == "wsroute" && fanout:
+		return "wsroute (PostToConnection loop)"
+	case impl == "gorilla" && fanout:
+		return "gorilla (GOMAXPROCS writers, PreparedMessage)"
+	case impl == "melody" && fanout:
+		return "melody (Broadcast)"
 	}
 	return impl
 }

@@ -37,7 +37,8 @@ type result map[string]float64
 // metric is one column of a workload's table.
 type metric struct {
 	key, title string
-	prec       int // decimals shown
+	prec       int  // decimals shown
+	noRatio    bool // a difference near zero, or a count: ratios mean nothing
 }
 
 // workload is one table of the report.
@@ -66,7 +67,7 @@ func workloads(cfg *config) ([]workload, error) {
 				name:  "echo",
 				title: fmt.Sprintf("echo: %d connections, each writing a %d-byte JSON frame routed by $request.body.action and waiting for the answer, %s per trial", cfg.EchoConns, len(echoFrame), cfg.Duration),
 				impls: cfg.Impls, floor: "coder",
-				metrics: []metric{{"cpu", "server CPU µs/msg", 2}, {"rate", "msg/s", 0}, {"p50", "p50 µs", 0}, {"p99", "p99 µs", 0}, {"rss", "server RSS MiB", 1}},
+				metrics: []metric{{"cpu", "server CPU µs/msg", 2, false}, {"rate", "msg/s", 0, false}, {"p50", "p50 µs", 0, false}, {"p99", "p99 µs", 0, false}, {"rss", "server RSS MiB", 1, false}},
 				run:     runEcho,
 			})
 		case "fanout":
@@ -75,7 +76,7 @@ func workloads(cfg *config) ([]workload, error) {
 					name:  "fanout-" + strconv.Itoa(n),
 					title: fmt.Sprintf("fan-out: one %d-byte frame to %d connections, median of %d rounds per trial (after one warm-up round)", len(fanoutFrame(0)), n, cfg.FanoutRounds),
 					impls: cfg.Impls, floor: "coder",
-					metrics: []metric{{"last", "ms until the last client has it", 1}, {"cpu", "server CPU µs/recipient", 2}, {"left", "heap+stacks left behind B/conn", 0}},
+					metrics: []metric{{"last", "ms until the last client has it", 1, false}, {"cpu", "server CPU µs/recipient", 2, false}, {"left", "heap+stacks left behind B/conn", 0, true}},
 					run: func(cfg *config, impl, profile string) (result, error) {
 						return runFanout(cfg, impl, profile, n)
 					},
@@ -86,7 +87,7 @@ func workloads(cfg *config) ([]workload, error) {
 				name:  "idle",
 				title: fmt.Sprintf("idle memory: %d open idle connections, server process after a GC", cfg.IdleConns),
 				impls: cfg.Impls, floor: "coder",
-				metrics: []metric{{"rss", "RSS KiB/conn", 2}, {"heap", "Go heap KiB/conn", 2}, {"stack", "stacks KiB/conn", 2}, {"goroutines", "goroutines/conn", 2}},
+				metrics: []metric{{"rss", "RSS KiB/conn", 2, false}, {"heap", "Go heap KiB/conn", 2, false}, {"stack", "stacks KiB/conn", 2, false}, {"goroutines", "goroutines/conn", 2, false}},
 				run:     runIdle,
 			})
 		case "connect":
@@ -94,7 +95,7 @@ func workloads(cfg *config) ([]workload, error) {
 				name:  "connect",
 				title: fmt.Sprintf("connect: %d dialers, each connecting (token checked in $connect or the upgrade handler), sending one echo, closing, %s per trial", cfg.ConnectWorkers, cfg.Duration),
 				impls: cfg.Impls, floor: "coder",
-				metrics: []metric{{"cpu", "server CPU µs/conn", 1}, {"rate", "conn/s", 0}},
+				metrics: []metric{{"cpu", "server CPU µs/conn", 1, false}, {"rate", "conn/s", 0, false}},
 				run:     runConnect,
 			})
 		case "mgmt":
@@ -102,7 +103,7 @@ func workloads(cfg *config) ([]workload, error) {
 				name:    "mgmt",
 				title:   fmt.Sprintf("management API: pushes of a %d-byte frame to %d connections from %d workers, %s per trial; POST /@connections/{id} (bearer token, keep-alive) against in-process PostToConnection", len(echoFrame), cfg.MgmtConns, cfg.MgmtWorkers, cfg.Duration),
 				impls:   []string{"wsroute-inproc", "wsroute-http"},
-				metrics: []metric{{"rate", "pushes/s", 0}, {"cpu", "server CPU µs/push", 2}, {"limited", "refused 429/ErrLimitExceeded", 0}},
+				metrics: []metric{{"rate", "pushes/s", 0, false}, {"cpu", "server CPU µs/push", 2, false}, {"limited", "refused (429, ErrLimitExceeded)", 0, true}},
 				run:     runMgmt,
 			})
 		default:
@@ -256,7 +257,7 @@ func runEcho(cfg *config, impl, profile string) (result, error) {
 
 // fanoutFrame is the frame of fan-out round r.
 func fanoutFrame(r int) []byte {
-	return fmt.Appendf(nil, `{"action":"news","room":"lobby","round":%04d,"text":"hello, everyone in the room"}`, r)
+	return fmt.Appendf(nil, `{"action":"news","room":"lobby","round":%04d,"text":"hello, everyone in the room, from the server"}`, r)
 }
 
 func runFanout(cfg *config, impl, profile string, n int) (result, error) {

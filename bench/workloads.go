@@ -447,9 +447,9 @@ func runConnect(cfg *config, impl, profile string) (result, error) {
 		return nil, err
 	}
 	var (
-		count atomic.Int64
-		wg    sync.WaitGroup
-		errs  = make([]error, cfg.ConnectWorkers)
+		issued, made atomic.Int64
+		wg           sync.WaitGroup
+		errs         = make([]error, cfg.ConnectWorkers)
 	)
 	start := time.Now()
 	deadline := start.Add(cfg.Duration)
@@ -457,11 +457,12 @@ func runConnect(cfg *config, impl, profile string) (result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for time.Now().Before(deadline) && count.Add(1) <= int64(cfg.ConnectMax) {
+			for time.Now().Before(deadline) && issued.Add(1) <= int64(cfg.ConnectMax) {
 				if err := one(); err != nil {
 					errs[w] = err
 					return
 				}
+				made.Add(1)
 			}
 		}()
 	}
@@ -470,8 +471,8 @@ func runConnect(cfg *config, impl, profile string) (result, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	connects := min(count.Load()-int64(cfg.ConnectWorkers), int64(cfg.ConnectMax)) // each worker counted one it did not make
-	s1, err := s.waitConns(0, ioTimeout)                                           // every $disconnect has run
+	connects := made.Load()
+	s1, err := s.waitConns(0, ioTimeout) // every $disconnect has run
 	if err != nil {
 		return nil, err
 	}

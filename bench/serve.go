@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -271,6 +270,3 @@ func forEachParallel[T any](items []T, f func(T) bool) int {
 	wg.Wait()
 	return ok
 }
-
-// errClosed reports a connection the client closed.
-var errClosed = errors.New("connection closed")

@@ -145,11 +145,11 @@ func (s *wsrouteServer) push(d time.Duration, workers int, limit int64, msg []by
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := w; ; i += workers {
-				if issued.Add(1) > limit || (i/workers)%64 == 0 && time.Now().After(deadline) {
+			for k := 0; ; k++ { // at least 64 pushes per worker, however late it starts
+				if issued.Add(1) > limit || k > 0 && k%64 == 0 && time.Now().After(deadline) {
 					return
 				}
-				switch err := cm.PostToConnection(ctx, ids[i%len(ids)], msg); {
+				switch err := cm.PostToConnection(ctx, ids[(w+k*workers)%len(ids)], msg); {
 				case err == nil:
 					nOK.Add(1)
 				case errors.Is(err, wsroute.ErrLimitExceeded):

@@ -355,7 +355,7 @@ func runFanout(cfg *config, impl, profile string, n int) (result, error) {
 	if err != nil {
 		return nil, err
 	}
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(100 * time.Millisecond) // let the writers exit
 	s2, err := s.stats(true)
 	if err != nil {
 		return nil, err
@@ -387,7 +387,7 @@ func runIdle(cfg *config, impl, profile string) (result, error) {
 	if _, err := s.waitConns(n, ioTimeout); err != nil {
 		return nil, err
 	}
-	time.Sleep(500 * time.Millisecond) // let the handlers return
+	time.Sleep(100*time.Millisecond + time.Duration(n)*40*time.Microsecond) // let the handlers return: 500 ms for 10,000
 	st, err := s.stats(true)
 	if err != nil {
 		return nil, err

@@ -28,6 +28,9 @@ type wsConn struct {
 	pong []byte // a pong written by the reader
 }
 
+// errClosed is what read returns on the server's close frame.
+var errClosed = errors.New("connection closed")
+
 const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 // statusError is a refused upgrade.

@@ -92,7 +92,7 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("idle %s: %v goroutines per connection, want %v", impl, g, want)
 		}
 	}
-	for _, want := range []string{"- Go: ", "- CPU: ", "GOMAXPROCS", "wsroute ÷ coder (the transport's floor)", "| coder-naive (loop in handler, r.Context()) |", "| melody (Broadcast) |"} {
+	for _, want := range []string{"- Go: ", "- CPU: ", "GOMAXPROCS", "- Open-file limit ", "wsroute ÷ coder (the transport's floor)", "| coder-naive (loop in handler, r.Context()) |", "| melody (Broadcast) |"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the report lacks %q", want)
 		}

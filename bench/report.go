@@ -36,12 +36,15 @@ func run(cfg *config, out, progress io.Writer) (results, error) {
 	if limit < uint64(need) {
 		return nil, fmt.Errorf("the open-file limit is %d, and %d connections need about %d: raise the hard limit (ulimit -Hn)", limit, need-64, need)
 	}
+	if lo, hi, ok := portRange(); ok && hi-lo+1 < need {
+		return nil, fmt.Errorf("the ephemeral port range %d–%d has fewer ports than the %d connections need (sysctl net.ipv4.ip_local_port_range)", lo, hi, need-64)
+	}
 	if cfg.CPUProfileDir != "" {
 		if err := os.MkdirAll(cfg.CPUProfileDir, 0o755); err != nil {
 			return nil, err
 		}
 	}
-	env := environment()
+	env := environment(limit)
 	res := results{}
 	started := time.Now()
 	for t := range cfg.Trials {
@@ -81,14 +84,34 @@ func (r result) String(ms []metric) string {
 }
 
 // environment describes the run, for the report's head.
-func environment() string {
+func environment(fileLimit uint64) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "- Date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "- Go: %s %s/%s; GOMAXPROCS %d (the servers inherit it), %d CPUs\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, gomaxprocs(), runtime.NumCPU())
 	fmt.Fprintf(&b, "- CPU: %s\n", cpuModel())
+	ports := "unknown"
+	if lo, hi, ok := portRange(); ok {
+		ports = fmt.Sprintf("%d–%d", lo, hi)
+	}
+	fmt.Fprintf(&b, "- Open-file limit %d; ephemeral ports %s; loopback only\n", fileLimit, ports)
 	fmt.Fprintf(&b, "- Command: `%s`\n", strings.Join(append([]string{"bench"}, os.Args[1:]...), " "))
 	fmt.Fprintf(&b, "- Load average at the start: %s\n", loadavg())
 	return b.String()
+}
+
+// portRange reads Linux's ephemeral port range.
+func portRange() (lo, hi int, ok bool) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, 0, false
+	}
+	lo, err1 := strconv.Atoi(f[0])
+	hi, err2 := strconv.Atoi(f[1])
+	return lo, hi, err1 == nil && err2 == nil && lo <= hi
 }
 
 func cpuModel() string {

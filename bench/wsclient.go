@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -151,7 +152,7 @@ func (c *wsConn) read(buf []byte) ([]byte, error) {
 			continue
 		}
 		start := len(buf)
-		buf = append(buf, make([]byte, n)...)
+		buf = slices.Grow(buf, int(n))[:start+int(n)]
 		if _, err := io.ReadFull(c.br, buf[start:]); err != nil {
 			return nil, err
 		}

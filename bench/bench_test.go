@@ -127,6 +127,25 @@ func TestServerRefusesWithoutToken(t *testing.T) {
 		default:
 			t.Errorf("%s: the server process still runs after stop", impl)
 		}
+		if err := serverFailure(); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// TestServerFailureReported: a server process that exits with an error
+// status (here: an unknown implementation; under -race, a data race) fails
+// the run.
+func TestServerFailureReported(t *testing.T) {
+	if _, err := startServer("nope", ""); err == nil {
+		t.Fatal("a server for an unknown implementation started")
+	}
+	err := serverFailure()
+	if err == nil || !strings.Contains(err.Error(), "exited with status 2") {
+		t.Fatalf("serverFailure() = %v, want the exit status 2", err)
+	}
+	if err := serverFailure(); err != nil {
+		t.Errorf("the failure is reported twice: %v", err)
 	}
 }
 

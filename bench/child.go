@@ -3,12 +3,14 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -92,16 +94,38 @@ func startServer(impl, profile string) (*server, error) {
 }
 
 // stop ends the server process: it closes its standard input and kills it
-// when it has not exited 10 s later. It waits for the process.
+// when it has not exited 10 s later. It waits for the process. A process
+// that exits with a status other than 0 (a panic, or a data race under
+// -race) is recorded for serverFailure.
 func (s *server) stop() {
 	s.http.CloseIdleConnections()
 	s.stdin.Close()
 	select {
 	case <-s.done:
+		if code := s.cmd.ProcessState.ExitCode(); code != 0 {
+			failures.Lock()
+			failures.errs = append(failures.errs, fmt.Errorf("server process %s exited with status %d (its output is above)", s.impl, code))
+			failures.Unlock()
+		}
 	case <-time.After(10 * time.Second):
 		s.cmd.Process.Kill()
 		<-s.done
 	}
+}
+
+// failures are the server processes that exited with a status other than 0.
+var failures struct {
+	sync.Mutex
+	errs []error
+}
+
+// serverFailure returns, and forgets, the failures recorded so far.
+func serverFailure() error {
+	failures.Lock()
+	defer failures.Unlock()
+	err := errors.Join(failures.errs...)
+	failures.errs = nil
+	return err
 }
 
 func (s *server) url(path string) string { return "http://" + s.addr + path }

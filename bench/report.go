@@ -60,6 +60,9 @@ func run(cfg *config, out, progress io.Writer) (results, error) {
 				}
 				t0 := time.Now()
 				r, err := w.run(cfg, impl, profile)
+				if err == nil {
+					err = serverFailure()
+				}
 				if err != nil {
 					return nil, fmt.Errorf("trial %d, %s, %s: %w", t+1, w.name, impl, err)
 				}

@@ -75,6 +75,7 @@ const (
 type frame struct {
 	data   string
 	binary bool
+	done   chan struct{} // when not nil, closed once the frame is written or dropped
 }
 
 // conn is one accepted connection. Its read loop runs on a goroutine of its
@@ -98,6 +99,7 @@ type conn struct {
 	code      websocket.StatusCode // why the router closed it, once state > stateOpen
 	reason    string
 	closeSent bool    // the writer has begun the close handshake
+	guessed   bool    // code and reason are a failed write's guess, which the read loop's outcome replaces
 	writing   bool    // a goroutine owns writes: the reader replying, or the writer
 	queue     []frame // frames waiting for the writer
 	queued    int     // bytes in queue
@@ -377,11 +379,17 @@ func (c *conn) startWriterLocked() {
 func (c *conn) reply(f frame) {
 	c.mu.Lock()
 	if c.writing || len(c.queue) > 0 || c.state != stateOpen {
+		// Wait until the writer has written it: the read loop must not
+		// read on, and answer a close frame that follows, before the reply
+		// to the message that came first has left.
+		f.done = make(chan struct{})
 		err := c.enqueueLocked(f)
 		c.mu.Unlock()
 		if err != nil {
 			c.r.log.Warn("wsroute: reply dropped", "connectionId", c.id, "err", err)
+			return
 		}
+		<-f.done
 		return
 	}
 	c.writing = true
@@ -414,7 +422,7 @@ func (c *conn) write(f frame) bool {
 	err := c.ws.Write(context.Background(), typ, unsafe.Slice(unsafe.StringData(f.data), len(f.data)))
 	c.writeSince.Store(0)
 	if err != nil {
-		c.abort(websocket.StatusAbnormalClosure, "")
+		c.writeFailed()
 		return false
 	}
 	return true
@@ -428,6 +436,7 @@ func (c *conn) writeLoop() {
 	for {
 		c.mu.Lock()
 		if !ok {
+			releaseFrames(c.queue)
 			c.queue, c.queued = nil, 0
 		}
 		if len(c.queue) == 0 {
@@ -449,9 +458,13 @@ func (c *conn) writeLoop() {
 		batch := c.queue
 		c.queue, c.queued = nil, 0
 		c.mu.Unlock()
-		for _, f := range batch {
+		for i, f := range batch {
 			if ok = c.write(f); !ok {
+				releaseFrames(batch[i:])
 				break
+			}
+			if f.done != nil {
+				close(f.done)
 			}
 		}
 	}
@@ -488,7 +501,7 @@ func (c *conn) abort(code websocket.StatusCode, reason string) {
 func (c *conn) finish(code websocket.StatusCode, reason string) {
 	c.mu.Lock()
 	wasOpen := c.state == stateOpen
-	if !wasOpen {
+	if !wasOpen && !c.guessed {
 		code, reason = c.code, c.reason // the router's reason wins
 	}
 	c.state = stateClosed

@@ -168,6 +168,9 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			w.Header().Set("Connection", "Upgrade")
 			w.Header().Set("Upgrade", "websocket")
 		}
+		if msg == msgBadVersion {
+			w.Header().Set("Sec-WebSocket-Version", "13") // RFC 6455 §4.4
+		}
 		http.Error(w, msg, status)
 		return
 	}
@@ -325,10 +328,10 @@ func checkHandshake(r *http.Request) (int, string) {
 		return http.StatusUpgradeRequired, "WebSocket handshake needs HTTP/1.1"
 	}
 	if r.Header.Get("Sec-WebSocket-Version") != "13" {
-		return http.StatusBadRequest, "unsupported Sec-WebSocket-Version: only 13 is supported"
+		return http.StatusBadRequest, msgBadVersion
 	}
-	if k := r.Header.Values("Sec-WebSocket-Key"); len(k) != 1 || len(strings.TrimSpace(k[0])) != 24 {
-		return http.StatusBadRequest, "missing or invalid Sec-WebSocket-Key"
+	if k := r.Header.Values("Sec-WebSocket-Key"); len(k) != 1 || !validWebSocketKey(strings.TrimSpace(k[0])) {
+		return http.StatusBadRequest, "missing or invalid Sec-WebSocket-Key: want the base64 encoding of 16 bytes"
 	}
 	return 0, ""
 }

@@ -93,6 +93,8 @@ type conn struct {
 	lastActive  atomic.Int64  // unix nanoseconds of the last message either way
 	handling    atomic.Uint64 // odd while the read loop runs a handler, reading no pongs
 	writeSince  atomic.Int64  // unix nanoseconds the write under way began; 0 when none
+	readSince   atomic.Int64  // unix nanoseconds the read loop began to read the next message; 0 while it does not read
+	wire        *wireConn     // the socket as the transport reads it; set by the handshake
 
 	mu        sync.Mutex
 	state     connState
@@ -222,6 +224,7 @@ func (c *conn) start(ws *websocket.Conn, nc net.Conn) {
 func (c *conn) readLoop() {
 	defer c.r.wg.Done()
 	for {
+		c.readResumes()
 		typ, rd, err := c.ws.Reader(context.Background())
 		if err != nil {
 			c.finish(c.readError(err))
@@ -233,6 +236,7 @@ func (c *conn) readLoop() {
 			c.finish(c.readError(err))
 			return
 		}
+		c.readSince.Store(0) // the read loop reads no more until the next message
 		now := time.Now()
 		c.lastActive.Store(now.UnixNano())
 		c.mu.Lock()
@@ -275,6 +279,9 @@ func (c *conn) isOpen() bool {
 // readError maps the error that ended the read loop to the code and reason
 // that $disconnect reports when the router did not start the close itself.
 func (c *conn) readError(err error) (websocket.StatusCode, string) {
+	if code, reason, ok := c.refusedFrame(err); ok {
+		return code, reason
+	}
 	if errors.Is(err, websocket.ErrMessageTooBig) {
 		c.r.log.Info("wsroute: message over the size limit", "connectionId", c.id, "limit", c.r.opts.MaxMessageSize)
 		c.close(websocket.StatusMessageTooBig, reasonTooBig)

@@ -2,6 +2,7 @@ package wsroute
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -239,7 +240,7 @@ func (r *Router) serveHandshake(w http.ResponseWriter, req *http.Request) {
 	// frames posted now wait in the queue until the socket exists.
 	c.register()
 
-	hw := &hijackWriter{ResponseWriter: w}
+	hw := &hijackWriter{ResponseWriter: w, wrap: c.wrapWire}
 	ao := &websocket.AcceptOptions{InsecureSkipVerify: true} // the origin was checked above
 	if subprotocol != "" {
 		ao.Subprotocols = []string{subprotocol}
@@ -396,10 +397,18 @@ func writeRefusal(w http.ResponseWriter, resp *Response) {
 type hijackWriter struct {
 	http.ResponseWriter
 	conn net.Conn
+	wrap func(nc net.Conn, pre []byte) net.Conn // the connection the transport reads
 }
 
 func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil && w.wrap != nil {
+		// What the client sent after the request waits in brw: it goes
+		// through the wrapper first, ahead of the socket.
+		pre, _ := brw.Reader.Peek(brw.Reader.Buffered())
+		c = w.wrap(c, bytes.Clone(pre))
+		brw.Reader.Reset(c)
+	}
 	w.conn = c
 	return c, brw, err
 }

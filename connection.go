@@ -91,7 +91,7 @@ type conn struct {
 	domainName  string
 	authorizer  map[string]any
 	lastActive  atomic.Int64  // unix nanoseconds of the last message either way
-	handling    atomic.Uint64 // odd while the read loop runs a handler, reading no pongs
+	handling    atomic.Uint64 // odd while the read loop runs a handler or waits for its reply to leave, reading no pongs
 	writeSince  atomic.Int64  // unix nanoseconds the write under way began; 0 when none
 	readSince   atomic.Int64  // unix nanoseconds the read loop began to read the next message; 0 while it does not read
 	wire        *wireConn     // the socket as the transport reads it; set by the handshake
@@ -396,7 +396,9 @@ func (c *conn) reply(f frame) {
 			c.r.log.Warn("wsroute: reply dropped", "connectionId", c.id, "err", err)
 			return
 		}
+		c.handling.Add(1) // no pong is read meanwhile, as while a handler runs
 		<-f.done
+		c.handling.Add(1)
 		return
 	}
 	c.writing = true

@@ -337,7 +337,7 @@ func (c *conn) messageSpansReads() {
 		return
 	}
 	c.mu.Lock()
-	if c.state == stateOpen && c.timer != nil {
+	if c.state == stateOpen {
 		c.armTimerLocked(time.Now())
 	}
 	c.mu.Unlock()

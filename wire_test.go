@@ -229,7 +229,8 @@ func TestSlowLegalMessageIsNotDropped(t *testing.T) {
 // while the next message waits does not count.
 func TestMessageTimeout(t *testing.T) {
 	const limit = 400 * time.Millisecond
-	s := newSite(t, &wsroute.Options{MessageTimeout: limit, PingInterval: -1})
+	// Every other deadline off: the message's own arms the timer.
+	s := newSite(t, &wsroute.Options{MessageTimeout: limit, PingInterval: -1, IdleTimeout: -1, MaxConnectionDuration: -1})
 	s.r.HandleFunc("slowhandler", func(_ context.Context, req *wsroute.Request) (*wsroute.Response, error) {
 		time.Sleep(3 * limit)
 		return &wsroute.Response{StatusCode: 200, Body: "slept"}, nil

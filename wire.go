@@ -79,8 +79,9 @@ const (
 	opPong         = 0xa
 )
 
-// wireConn is the hijacked net.Conn that the transport reads and writes. Its
-// Read runs on the connection's read loop only.
+// wireConn is the hijacked net.Conn that the transport reads and writes. The
+// transport's read lock lets one goroutine at a time call Read: the read
+// loop, or the writer waiting for the client's close frame.
 type wireConn struct {
 	net.Conn
 	pre []byte // what the client sent right after the handshake request

@@ -130,6 +130,15 @@ type Options struct {
 	// "$context.authorizer.usageIdentifierKey", the
 	// AuthorizerResult.UsageIdentifierKey the Authorizer returned.
 	APIKeySelectionExpression string
+
+	// MessageTimeout bounds how long one inbound message may take to arrive,
+	// from its first frame's header to its last byte; the time a handler of
+	// the connection runs meanwhile does not count. A client that takes longer
+	// is closed with 1008 "Message took too long". While a message arrives,
+	// its bytes count as the client's answer to pings, so a slow upload is
+	// bounded by this limit, not by PongTimeout. Default 1 minute (128 KiB at
+	// 2.2 KB/s). Negative disables it.
+	MessageTimeout time.Duration
 }
 
 // AuthorizerResult is what an Authorizer grants a connection.

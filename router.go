@@ -2,6 +2,7 @@ package wsroute
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -176,6 +177,9 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			w.Header().Set("Connection", "Upgrade")
 			w.Header().Set("Upgrade", "websocket")
 		}
+		if msg == msgBadVersion {
+			w.Header().Set("Sec-WebSocket-Version", "13") // RFC 6455 §4.4
+		}
 		http.Error(w, msg, status)
 		return
 	}
@@ -252,7 +256,7 @@ func (r *Router) serveHandshake(w http.ResponseWriter, req *http.Request) {
 	// frames posted now wait in the queue until the socket exists.
 	c.register()
 
-	hw := &hijackWriter{ResponseWriter: w}
+	hw := &hijackWriter{ResponseWriter: w, wrap: c.wrapWire}
 	ao := &websocket.AcceptOptions{InsecureSkipVerify: true} // the origin was checked above
 	if subprotocol != "" {
 		ao.Subprotocols = []string{subprotocol}
@@ -341,10 +345,10 @@ func checkHandshake(r *http.Request) (int, string) {
 		return http.StatusUpgradeRequired, "WebSocket handshake needs HTTP/1.1"
 	}
 	if r.Header.Get("Sec-WebSocket-Version") != "13" {
-		return http.StatusBadRequest, "unsupported Sec-WebSocket-Version: only 13 is supported"
+		return http.StatusBadRequest, msgBadVersion
 	}
-	if k := r.Header.Values("Sec-WebSocket-Key"); len(k) != 1 || len(strings.TrimSpace(k[0])) != 24 {
-		return http.StatusBadRequest, "missing or invalid Sec-WebSocket-Key"
+	if k := r.Header.Values("Sec-WebSocket-Key"); len(k) != 1 || !validWebSocketKey(strings.TrimSpace(k[0])) {
+		return http.StatusBadRequest, "missing or invalid Sec-WebSocket-Key: want the base64 encoding of 16 bytes"
 	}
 	return 0, ""
 }
@@ -409,10 +413,18 @@ func writeRefusal(w http.ResponseWriter, resp *Response) {
 type hijackWriter struct {
 	http.ResponseWriter
 	conn net.Conn
+	wrap func(nc net.Conn, pre []byte) net.Conn // the connection the transport reads
 }
 
 func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil && w.wrap != nil {
+		// What the client sent after the request waits in brw: it goes
+		// through the wrapper first, ahead of the socket.
+		pre, _ := brw.Reader.Peek(brw.Reader.Buffered())
+		c = w.wrap(c, bytes.Clone(pre))
+		brw.Reader.Reset(c)
+	}
 	w.conn = c
 	return c, brw, err
 }

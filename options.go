@@ -2,7 +2,7 @@ package wsroute
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -41,7 +41,9 @@ type Options struct {
 
 	// APIKeys, when not empty, makes an API key required: the upgrade request
 	// must carry one of them in its x-api-key header, or it is refused with
-	// 403 before the authorizer and $connect run.
+	// 403 before the authorizer and $connect run. Keys are compared in
+	// constant time. An empty key is an error in [New] (an unset environment
+	// variable would otherwise let in clients that send no key).
 	APIKeys []string
 
 	// MaxMessageSize bounds an inbound message, in bytes. A client that sends
@@ -98,8 +100,10 @@ type Options struct {
 	OriginPatterns     []string
 	InsecureSkipVerify bool
 
-	// Logger receives handler errors and panics, closes caused by limits, and
-	// shutdown. Default: nothing is logged.
+	// Logger receives handler errors and panics (at Error, with the stack),
+	// closes caused by limits and timeouts (at Info), and shutdown. Default:
+	// [slog.Default], as net/http logs to the standard logger; pass
+	// slog.New(slog.DiscardHandler) to log nothing.
 	Logger *slog.Logger
 }
 
@@ -139,9 +143,27 @@ func (o *Options) withDefaults() (Options, error) {
 	def(&c.RouteSelectionExpression, defaultExpression)
 	def(&c.Stage, defaultStageAndAPIName)
 	def(&c.APIID, defaultStageAndAPIName)
-	if c.MaxMessageSize < 0 || c.MaxPostSize < 0 || c.SendQueueSize < 0 || c.SendQueueBytes < 0 ||
-		c.PongTimeout < 0 || c.CloseTimeout < 0 {
-		return c, errors.New("wsroute: negative size or timeout in Options")
+	for _, f := range []struct {
+		name     string
+		negative bool
+	}{
+		{"MaxMessageSize", c.MaxMessageSize < 0},
+		{"MaxPostSize", c.MaxPostSize < 0},
+		{"SendQueueSize", c.SendQueueSize < 0},
+		{"SendQueueBytes", c.SendQueueBytes < 0},
+		{"PongTimeout", c.PongTimeout < 0},
+		{"CloseTimeout", c.CloseTimeout < 0},
+	} {
+		if f.negative {
+			return c, fmt.Errorf("wsroute: Options.%s is negative", f.name)
+		}
+	}
+	for i, k := range c.APIKeys {
+		if k == "" {
+			// An unset environment variable must not let in every client
+			// that sends no key.
+			return c, fmt.Errorf("wsroute: Options.APIKeys[%d] is empty", i)
+		}
 	}
 	defInt := func(v *int, d int) {
 		if *v == 0 {
@@ -165,7 +187,7 @@ func (o *Options) withDefaults() (Options, error) {
 	defDur(&c.PongTimeout, defaultPongTimeout)
 	defDur(&c.CloseTimeout, defaultCloseTimeout)
 	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
+		c.Logger = slog.Default()
 	}
 	return c, nil
 }

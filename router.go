@@ -61,7 +61,7 @@ type Router struct {
 	expr         *Expression
 	log          *slog.Logger
 	identitySrcs []identitySource
-	apiKeys      map[string]struct{}
+	apiKeys      apiKeySet
 
 	routesMu sync.Mutex
 	routes   atomic.Pointer[map[string]Handler] // copy on write
@@ -104,12 +104,7 @@ func New(opts *Options) (*Router, error) {
 		log:          o.Logger,
 		identitySrcs: srcs,
 	}
-	if len(o.APIKeys) > 0 {
-		r.apiKeys = make(map[string]struct{}, len(o.APIKeys))
-		for _, k := range o.APIKeys {
-			r.apiKeys[k] = struct{}{}
-		}
-	}
+	r.apiKeys = newAPIKeySet(o.APIKeys)
 	r.routes.Store(&map[string]Handler{})
 	r.conns.init()
 	r.cm = &localConnections{r: r}
@@ -191,7 +186,7 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 
 func (r *Router) serveHandshake(w http.ResponseWriter, req *http.Request) {
 	if r.apiKeys != nil {
-		if _, ok := r.apiKeys[req.Header.Get("X-Api-Key")]; !ok {
+		if !r.apiKeys.valid(req.Header.Get("X-Api-Key")) {
 			writeJSONMessage(w, http.StatusForbidden, "Forbidden")
 			return
 		}

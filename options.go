@@ -93,10 +93,17 @@ type Options struct {
 	AcceptBinary bool
 
 	// OriginPatterns and InsecureSkipVerify control the Origin check, as in
-	// [websocket.AcceptOptions]: by default a browser request from another
-	// origin than the Host is refused with 403. Patterns are matched with
-	// path.Match against the origin's host (or scheme://host when the pattern
-	// contains "://").
+	// [websocket.AcceptOptions]: by default a browser request that sends an
+	// Origin header other than the Host is refused with 403 before the
+	// authorizer and $connect run. Patterns are matched with path.Match
+	// against the origin's host (or scheme://host when the pattern contains
+	// "://"). Requests without an Origin header (non-browser clients) are
+	// never refused by this check.
+	//
+	// InsecureSkipVerify turns off the Origin check, and nothing else: it has
+	// nothing to do with TLS certificates, and API keys, the authorizer and
+	// $connect still run. Any web page can then open connections that carry
+	// its visitors' cookies; prefer OriginPatterns.
 	OriginPatterns     []string
 	InsecureSkipVerify bool
 

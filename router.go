@@ -37,7 +37,12 @@ import (
 // [Router.Shutdown] gives up waiting.
 //
 // A handler that returns an error, or panics, gets the client the Internal
-// server error frame (on $connect: HTTP 500); the panic is recovered and logged.
+// server error frame (on $connect: HTTP 500); the error or panic is logged to
+// [Options.Logger] ([slog.Default] unless set).
+//
+// Frames a message handler posts to its own connection (with
+// [ConnectionManager.PostToConnection]) before it returns reach the client
+// before its [Response.Body].
 type Handler interface {
 	ServeEvent(ctx context.Context, req *Request) (*Response, error)
 }

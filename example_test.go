@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 
 	"github.com/coder/websocket"
 
@@ -147,4 +148,63 @@ func ExampleOptions_authorizer() {
 	// Output:
 	// 401
 	// alice on the pro plan
+}
+
+// Middleware that wraps every route, $connect and $disconnect included: here
+// it logs each event, and a recovery middleware turns a panic into a reply.
+func ExampleRouter_Use() {
+	r, err := wsroute.New(nil)
+	if err != nil {
+		panic(err)
+	}
+	var mu sync.Mutex
+	var seen []string
+	logEvents := func(next wsroute.Handler) wsroute.Handler {
+		return wsroute.HandlerFunc(func(ctx context.Context, req *wsroute.Request) (*wsroute.Response, error) {
+			mu.Lock()
+			seen = append(seen, req.RequestContext.RouteKey)
+			mu.Unlock()
+			return next.ServeEvent(ctx, req)
+		})
+	}
+	recoverPanics := func(next wsroute.Handler) wsroute.Handler {
+		return wsroute.HandlerFunc(func(ctx context.Context, req *wsroute.Request) (resp *wsroute.Response, err error) {
+			defer func() {
+				if p := recover(); p != nil {
+					resp = &wsroute.Response{Body: fmt.Sprintf(`{"error":%q}`, fmt.Sprint(p))}
+				}
+			}()
+			return next.ServeEvent(ctx, req)
+		})
+	}
+	r.Use(logEvents, recoverPanics) // logEvents runs first
+	disconnected := make(chan struct{})
+	r.HandleFunc(wsroute.RouteDisconnect, func(ctx context.Context, req *wsroute.Request) (*wsroute.Response, error) {
+		close(disconnected)
+		return nil, nil
+	})
+	r.HandleFunc("risky", func(ctx context.Context, req *wsroute.Request) (*wsroute.Response, error) {
+		panic("not implemented")
+	})
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+	defer r.Shutdown(context.Background())
+
+	ctx := context.Background()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		panic(err)
+	}
+	c.Write(ctx, websocket.MessageText, []byte(`{"action":"risky"}`))
+	_, reply, _ := c.Read(ctx)
+	fmt.Println(string(reply))
+	c.Close(websocket.StatusNormalClosure, "")
+	<-disconnected
+
+	mu.Lock()
+	fmt.Println(seen) // $connect too, although it has no route
+	mu.Unlock()
+	// Output:
+	// {"error":"not implemented"}
+	// [$connect risky $disconnect]
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
 	"runtime/debug"
@@ -68,8 +67,10 @@ type Router struct {
 	identitySrcs []identitySource
 	apiKeys      apiKeySet
 
-	routesMu sync.Mutex
-	routes   atomic.Pointer[map[string]Handler] // copy on write
+	routesMu   sync.Mutex
+	routes     atomic.Pointer[map[string]Handler] // copy on write; handlers wrapped in middleware
+	rawRoutes  map[string]Handler                 // as registered; guarded by routesMu
+	middleware []Middleware                       // guarded by routesMu
 
 	conns connTable
 	cm    *localConnections
@@ -135,13 +136,10 @@ func (r *Router) Handle(routeKey string, h Handler) {
 	}
 	r.routesMu.Lock()
 	defer r.routesMu.Unlock()
-	old := *r.routes.Load()
-	if _, dup := old[routeKey]; dup {
+	if _, dup := r.rawRoutes[routeKey]; dup {
 		panic(fmt.Sprintf("wsroute: route %q registered twice", routeKey))
 	}
-	m := maps.Clone(old)
-	m[routeKey] = h
-	r.routes.Store(&m)
+	r.registerLocked(routeKey, h) // middleware.go
 }
 
 // HandleFunc registers f for routeKey, as [Router.Handle] does.

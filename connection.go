@@ -530,6 +530,7 @@ func (c *conn) info() *Connection {
 		ConnectedAt:  c.connectedAt,
 		LastActiveAt: time.Unix(0, c.lastActive.Load()).Truncate(time.Millisecond),
 		Identity:     c.identity,
+		Authorizer:   c.authorizer,
 	}
 }
 

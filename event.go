@@ -128,6 +128,12 @@ type Connection struct {
 	// any, the time the connection was accepted.
 	LastActiveAt time.Time `json:"-"`
 	Identity     Identity  `json:"-"`
+
+	// Authorizer is what Options.Authorizer granted the connection, as in
+	// [RequestContext.Authorizer]; nil without an authorizer. It is not part
+	// of the JSON encoding (API Gateway's GetConnection has no such field)
+	// and is shared: read it, do not modify it.
+	Authorizer map[string]any `json:"-"`
 }
 
 const isoMillis = "2006-01-02T15:04:05.000Z"

@@ -3,9 +3,11 @@ package wsroute_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 
@@ -207,4 +209,85 @@ func ExampleRouter_Use() {
 	// Output:
 	// {"error":"not implemented"}
 	// [$connect risky $disconnect]
+}
+
+// Count and list the router's connections, as a metrics scrape or an admin
+// page would.
+func ExampleRouter_OpenConnections() {
+	r, err := wsroute.New(&wsroute.Options{
+		Authorizer: func(ctx context.Context, req *wsroute.Request) (*wsroute.AuthorizerResult, error) {
+			return &wsroute.AuthorizerResult{PrincipalID: req.QueryStringParameters["user"]}, nil
+		},
+	})
+	if err != nil {
+		panic(err)
+	}
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+	defer r.Shutdown(context.Background())
+
+	ctx := context.Background()
+	for _, user := range []string{"alice", "bob"} {
+		c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"?user="+user, nil)
+		if err != nil {
+			panic(err)
+		}
+		defer c.CloseNow()
+	}
+
+	fmt.Println("open:", r.ConnectionCount())
+	var users []string
+	for info := range r.OpenConnections() {
+		users = append(users, fmt.Sprintf("%s from %s", info.Authorizer["principalId"], info.Identity.SourceIP))
+	}
+	slices.Sort(users)
+	fmt.Println(users)
+	// Output:
+	// open: 2
+	// [alice from 127.0.0.1 bob from 127.0.0.1]
+}
+
+// Close a connection with a code and reason of one's own; its $disconnect
+// route reports them.
+func ExampleRouter_CloseConnection() {
+	r, err := wsroute.New(nil)
+	if err != nil {
+		panic(err)
+	}
+	ids := make(chan string, 1)
+	r.HandleFunc(wsroute.RouteConnect, func(ctx context.Context, req *wsroute.Request) (*wsroute.Response, error) {
+		ids <- req.RequestContext.ConnectionID
+		return nil, nil
+	})
+	disconnected := make(chan string, 1)
+	r.HandleFunc(wsroute.RouteDisconnect, func(ctx context.Context, req *wsroute.Request) (*wsroute.Response, error) {
+		disconnected <- fmt.Sprint(req.RequestContext.DisconnectStatusCode, " ", req.RequestContext.DisconnectReason)
+		return nil, nil
+	})
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+	defer r.Shutdown(context.Background())
+
+	ctx := context.Background()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		panic(err)
+	}
+	defer c.CloseNow()
+
+	// 4000-4999 are for applications.
+	if err := r.CloseConnection(ctx, <-ids, 4001, "session expired"); err != nil {
+		panic(err)
+	}
+	_, _, err = c.Read(ctx)
+	var ce websocket.CloseError
+	errors.As(err, &ce)
+	fmt.Println("client:", int(ce.Code), ce.Reason)
+	fmt.Println("$disconnect:", <-disconnected)
+
+	fmt.Println(r.CloseConnection(ctx, "AAAAAAAAAAAAAAA=", 1006, ""))
+	// Output:
+	// client: 4001 session expired
+	// $disconnect: 4001 session expired
+	// wsroute: invalid close code or reason: code 1006 may not be sent (use 1000-1003, 1007-1014, or 4000-4999 for your own)
 }

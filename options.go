@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // Options configures a [Router]. A nil *Options, and every zero field, means
@@ -107,11 +109,55 @@ type Options struct {
 	OriginPatterns     []string
 	InsecureSkipVerify bool
 
+	// Compression negotiates permessage-deflate (RFC 7692) with clients that
+	// offer it; others are served uncompressed. Default CompressionDisabled,
+	// as API Gateway has no compression. It trades CPU and memory per
+	// connection for bandwidth; BENCHMARKS.md measures both for each mode.
+	// MaxMessageSize applies to a message after decompression.
+	Compression CompressionMode
+
+	// CompressionThreshold is the size in bytes below which an outbound
+	// message is sent uncompressed. Default: the transport's, 512 bytes with
+	// CompressionNoContextTakeover and 128 with CompressionContextTakeover.
+	CompressionThreshold int
+
 	// Logger receives handler errors and panics (at Error, with the stack),
 	// closes caused by limits and timeouts (at Info), and shutdown. Default:
 	// [slog.Default], as net/http logs to the standard logger; pass
 	// slog.New(slog.DiscardHandler) to log nothing.
 	Logger *slog.Logger
+}
+
+// CompressionMode selects how [Options.Compression] compresses messages.
+type CompressionMode int
+
+const (
+	// CompressionDisabled negotiates no compression. The default.
+	CompressionDisabled CompressionMode = iota
+
+	// CompressionNoContextTakeover compresses each message on its own, with
+	// compressor state taken from a pool for the message and returned after
+	// it: an idle connection holds nothing more, at the price of a lower
+	// ratio on small, repetitive messages.
+	CompressionNoContextTakeover
+
+	// CompressionContextTakeover keeps each connection's compression window
+	// across messages: the best ratio for a stream of similar JSON messages,
+	// but each connection that has received a compressed message keeps its
+	// compressor (about 1.2 MB, see BENCHMARKS.md) for as long as it is open.
+	// A client that cannot take over context gets
+	// CompressionNoContextTakeover.
+	CompressionContextTakeover
+)
+
+func (m CompressionMode) transport() websocket.CompressionMode {
+	switch m {
+	case CompressionNoContextTakeover:
+		return websocket.CompressionNoContextTakeover
+	case CompressionContextTakeover:
+		return websocket.CompressionContextTakeover
+	}
+	return websocket.CompressionDisabled
 }
 
 // AuthorizerResult is what an Authorizer grants a connection.
@@ -160,10 +206,14 @@ func (o *Options) withDefaults() (Options, error) {
 		{"SendQueueBytes", c.SendQueueBytes < 0},
 		{"PongTimeout", c.PongTimeout < 0},
 		{"CloseTimeout", c.CloseTimeout < 0},
+		{"CompressionThreshold", c.CompressionThreshold < 0},
 	} {
 		if f.negative {
 			return c, fmt.Errorf("wsroute: Options.%s is negative", f.name)
 		}
+	}
+	if c.Compression < CompressionDisabled || c.Compression > CompressionContextTakeover {
+		return c, fmt.Errorf("wsroute: Options.Compression is %d, not a CompressionMode", c.Compression)
 	}
 	for i, k := range c.APIKeys {
 		if k == "" {

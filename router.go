@@ -235,7 +235,8 @@ func (r *Router) serveHandshake(w http.ResponseWriter, req *http.Request) {
 	c.register()
 
 	hw := &hijackWriter{ResponseWriter: w}
-	ao := &websocket.AcceptOptions{InsecureSkipVerify: true} // the origin was checked above
+	ao := &websocket.AcceptOptions{InsecureSkipVerify: true, // the origin was checked above
+		CompressionMode: r.opts.Compression.transport(), CompressionThreshold: r.opts.CompressionThreshold}
 	if subprotocol != "" {
 		ao.Subprotocols = []string{subprotocol}
 	}

@@ -291,3 +291,23 @@ func ExampleRouter_CloseConnection() {
 	// $disconnect: 4001 session expired
 	// wsroute: invalid close code or reason: code 1006 may not be sent (use 1000-1003, 1007-1014, or 4000-4999 for your own)
 }
+
+// Build the message a route selection expression sends to a route: what a Go
+// client or a test needs to know about the expression, and nothing more.
+func ExampleExpression_Message() {
+	e := wsroute.MustParseExpression("${request.body.service}/${request.body.action}")
+	msg, err := e.Message("chat/join", map[string]any{"room": "lobby"})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(string(msg))
+	key, _ := e.Evaluate(msg)
+	fmt.Println(key)
+
+	_, err = e.Message("join", nil) // the "/" is missing
+	fmt.Println(err)
+	// Output:
+	// {"action":"join","room":"lobby","service":"chat"}
+	// chat/join
+	// wsroute: no message makes the route selection expression "${request.body.service}/${request.body.action}" yield the route key "join"
+}

@@ -88,7 +88,7 @@ func ExampleServer_Dial() {
 		Query:        url.Values{"room": {"lobby"}},
 		Subprotocols: []string{"chat.v1", "chat.v2"},
 	})
-	fmt.Println("subprotocol:", c.Conn.Subprotocol())
+	fmt.Println("subprotocol:", c.Subprotocol())
 	// Output:
 	// 401
 	// room: lobby
@@ -152,4 +152,53 @@ func ExampleEvents() {
 	// MESSAGE $default 16
 	// DISCONNECT 1001 Going away
 	// true
+}
+
+// A client knows its own connection ID, so a test can push to it through
+// the router's manager, or check what a handler did to it.
+func ExampleClient_ConnectionID() {
+	t := &exampleT{}
+	defer t.done()
+	ctx := context.Background()
+
+	r := wsroutetest.NewRouter(t, nil)
+	srv := wsroutetest.NewServer(t, r, nil)
+	alice := srv.Dial(t, nil)
+
+	id := alice.ConnectionID()
+	if err := r.Connections().PostToConnection(ctx, id, []byte("hello, alice")); err != nil {
+		panic(err)
+	}
+	fmt.Println(alice.Next(ctx))
+	if err := r.CloseConnection(ctx, id, 4001, "session expired"); err != nil {
+		panic(err)
+	}
+	fmt.Println(alice.ExpectClose(ctx, 4001)) // close codes are plain numbers
+	// Output:
+	// hello, alice
+	// session expired
+}
+
+// SendAction and Events.Action build messages for the router's route
+// selection expression, whatever it is.
+func ExampleClient_SendAction() {
+	t := &exampleT{}
+	defer t.done()
+	ctx := context.Background()
+
+	r := wsroutetest.NewRouter(t, &wsroute.Options{RouteSelectionExpression: "${request.body.service}/${request.body.action}"})
+	r.HandleFunc("chat/join", func(ctx context.Context, req *wsroute.Request) (*wsroute.Response, error) {
+		return &wsroute.Response{Body: "got " + req.Body}, nil
+	})
+	srv := wsroutetest.NewServer(t, r, nil)
+	c := srv.Dial(t, nil)
+	c.SendAction(ctx, "chat/join", map[string]any{"room": "lobby"})
+	fmt.Println(c.Next(ctx))
+
+	ev := wsroutetest.NewEventsFor(r)
+	req := ev.Action("chat/join", nil)
+	fmt.Println(req.RequestContext.RouteKey, req.Body)
+	// Output:
+	// got {"action":"join","room":"lobby","service":"chat"}
+	// chat/join {"action":"join","service":"chat"}
 }

@@ -98,7 +98,7 @@ type Client struct {
 	local  string              // the client's address, as the server sees it
 	server *Server             // set by Server.Dial
 	notify chan struct{}       // signalled when a frame or the end arrives
-	done   chan struct{} // closed when the read goroutine returns
+	done   chan struct{}       // closed when the read goroutine returns
 
 	mu     sync.Mutex
 	frames []Frame

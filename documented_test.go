@@ -3,7 +3,9 @@ package wsroute_test
 import (
 	"context"
 	"fmt"
+	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 	"github.com/stretchr/testify/assert"
@@ -73,4 +75,29 @@ func TestDisconnectHeaders(t *testing.T) {
 	assert.Equal(t, []string{"api.example.com"}, ev.MultiValueHeaders["Host"])
 	assert.Equal(t, "api.example.com", ev.Header("host"))
 	assert.Nil(t, ev.QueryStringParameters)
+}
+
+// http.Server's ReadTimeout and WriteTimeout do not cut WebSocket
+// connections: net/http clears the deadlines when the connection is
+// hijacked at the upgrade, as the examples' comments say.
+func TestServerTimeoutsSpareWebSockets(t *testing.T) {
+	r := newRouter(t, nil)
+	r.HandleFunc("echo", echo)
+	srv := httptest.NewUnstartedServer(r)
+	srv.Config.ReadTimeout = 300 * time.Millisecond
+	srv.Config.WriteTimeout = 300 * time.Millisecond
+	srv.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		_ = r.Shutdown(ctx)
+		srv.Close()
+	})
+	c := dial(t, srv, nil)
+	for range 3 {
+		time.Sleep(400 * time.Millisecond) // past both timeouts
+		send(t, c, `{"action":"echo"}`)
+		assert.Equal(t, `{"action":"echo"}`, read(t, c))
+	}
+	require.NoError(t, c.Close(websocket.StatusNormalClosure, ""))
 }

@@ -97,3 +97,24 @@ func TestGoDocLeavesTreeClean(t *testing.T) {
 		}
 	}
 }
+
+// Every package has a package comment, so that `go doc` opens on what it is.
+func TestEveryPackageDocumented(t *testing.T) {
+	var patterns []string
+	for _, dir := range workspaceModules(t) {
+		patterns = append(patterns, dir+"/...")
+	}
+	out, err := runGo(t, ".", nil, append([]string{"list", "-f", "{{.ImportPath}}|{{.Name}}|{{.Doc}}"}, patterns...)...)
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for line := range strings.Lines(out) {
+		f := strings.SplitN(strings.TrimSpace(line), "|", 3)
+		if len(f) != 3 {
+			continue
+		}
+		if f[2] == "" {
+			t.Errorf("package %s has no package comment", f[0])
+		}
+	}
+}

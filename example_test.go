@@ -118,7 +118,7 @@ func ExampleOptions_authorizer() {
 	router, err := wsroute.New(&wsroute.Options{
 		IdentitySources: []string{"route.request.header.Authorization"},
 		Authorizer: func(ctx context.Context, req *wsroute.Request) (*wsroute.AuthorizerResult, error) {
-			user, ok := tokens[req.Headers["Authorization"]]
+			user, ok := tokens[req.Header("Authorization")] // any case
 			if !ok {
 				return nil, wsroute.ErrUnauthorized // 401; wsroute.ErrAccessDenied is 403
 			}

@@ -311,3 +311,70 @@ func ExampleExpression_Message() {
 	// chat/join
 	// wsroute: no message makes the route selection expression "${request.body.service}/${request.body.action}" yield the route key "join"
 }
+
+// Headers keep API Gateway's spelling; Request.Header finds them whatever the
+// case.
+func ExampleRequest_Header() {
+	req := &wsroute.Request{
+		Headers:           map[string]string{"Sec-WebSocket-Protocol": "chat.v2", "X-Trace": "b"},
+		MultiValueHeaders: map[string][]string{"Sec-WebSocket-Protocol": {"chat.v2"}, "X-Trace": {"a", "b"}},
+	}
+	fmt.Printf("%q\n", http.Header(req.MultiValueHeaders).Get("Sec-WebSocket-Protocol")) // Go's spelling misses it
+	fmt.Println(req.Header("sec-websocket-protocol"))
+	fmt.Println(req.HeaderValues("x-trace"))
+	// Output:
+	// ""
+	// chat.v2
+	// [a b]
+}
+
+// Compression is negotiated with clients that offer it.
+func ExampleOptions_compression() {
+	r, err := wsroute.New(&wsroute.Options{Compression: wsroute.CompressionNoContextTakeover})
+	if err != nil {
+		panic(err)
+	}
+	r.HandleFunc("echo", func(ctx context.Context, req *wsroute.Request) (*wsroute.Response, error) {
+		return &wsroute.Response{Body: req.Body}, nil
+	})
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+	defer r.Shutdown(context.Background())
+
+	ctx := context.Background()
+	c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), &websocket.DialOptions{
+		CompressionMode: websocket.CompressionNoContextTakeover,
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer c.CloseNow()
+	fmt.Println(resp.Header.Get("Sec-WebSocket-Extensions"))
+	msg := `{"action":"echo","text":"` + strings.Repeat("la ", 300) + `"}`
+	c.Write(ctx, websocket.MessageText, []byte(msg))
+	_, reply, _ := c.Read(ctx)
+	fmt.Println(string(reply) == msg)
+	// Output:
+	// permessage-deflate; client_no_context_takeover; server_no_context_takeover
+	// true
+}
+
+// Code that may run outside a router checks for a ConnectionManager;
+// handlers simply call ConnectionsFromContext.
+func ExampleLookupConnections() {
+	notify := func(ctx context.Context, id string, msg []byte) error {
+		cm, ok := wsroute.LookupConnections(ctx)
+		if !ok {
+			return errors.New("not in a router: nothing to notify")
+		}
+		return cm.PostToConnection(ctx, id, msg)
+	}
+	fmt.Println(notify(context.Background(), "AAAAAAAAAAAAAAA=", []byte("hi")))
+
+	r, _ := wsroute.New(nil)
+	ctx := wsroute.ContextWithConnections(context.Background(), r.Connections())
+	fmt.Println(notify(ctx, "AAAAAAAAAAAAAAA=", []byte("hi")))
+	// Output:
+	// not in a router: nothing to notify
+	// wsroute: gone
+}

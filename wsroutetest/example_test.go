@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/wsroute/wsroute"
 	"github.com/wsroute/wsroute/wsroutetest"
@@ -201,4 +202,35 @@ func ExampleClient_SendAction() {
 	// Output:
 	// got {"action":"join","room":"lobby","service":"chat"}
 	// chat/join {"action":"join","service":"chat"}
+}
+
+// printingT prints, from each line logged through it, the message: what a
+// test shows with -v or when it fails.
+type printingT struct{ exampleT }
+
+func (p *printingT) Logf(format string, args ...any) {
+	line := fmt.Sprintf(format, args...)
+	if i := strings.Index(line, "msg="); i >= 0 {
+		if j := strings.Index(line[i:], " routeKey="); j >= 0 {
+			fmt.Println(line[i : i+j])
+		}
+	}
+}
+
+// Routers from NewRouter log through the test's Logf: a handler's panic shows
+// beside the test that caused it.
+func ExampleNewRouter() {
+	t := &printingT{}
+	defer t.done()
+	ctx := context.Background()
+
+	r := wsroutetest.NewRouter(t, nil)
+	r.HandleFunc("divide", func(ctx context.Context, req *wsroute.Request) (*wsroute.Response, error) {
+		panic("division by zero")
+	})
+	c := wsroutetest.NewServer(t, r, nil).Dial(t, nil)
+	c.SendAction(ctx, "divide", nil)
+	c.ExpectInternalServerError(ctx)
+	// Output:
+	// msg="wsroute: handler panicked"
 }

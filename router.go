@@ -67,10 +67,12 @@ type Router struct {
 	identitySrcs []identitySource
 	apiKeys      apiKeySet
 
-	routesMu   sync.Mutex
-	routes     atomic.Pointer[map[string]Handler] // copy on write; handlers wrapped in middleware
-	rawRoutes  map[string]Handler                 // as registered; guarded by routesMu
-	middleware []Middleware                       // guarded by routesMu
+	routesMu sync.Mutex
+	routes   atomic.Pointer[map[string]Handler] // copy on write
+
+	// routes holds the handlers wrapped in middleware (middleware.go).
+	rawRoutes  map[string]Handler // as registered; guarded by routesMu
+	middleware []Middleware       // guarded by routesMu
 
 	conns connTable
 	cm    *localConnections

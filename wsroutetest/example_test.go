@@ -73,7 +73,7 @@ func ExampleServer_Dial() {
 
 	r := wsroutetest.NewRouter(t, nil)
 	r.HandleFunc(wsroute.RouteConnect, func(ctx context.Context, req *wsroute.Request) (*wsroute.Response, error) {
-		if req.Headers["Authorization"] != "Bearer s3cret" {
+		if req.Header("authorization") != "Bearer s3cret" {
 			return &wsroute.Response{StatusCode: http.StatusUnauthorized, Body: "who are you?"}, nil
 		}
 		fmt.Println("room:", req.QueryStringParameters["room"])

@@ -46,7 +46,7 @@ func (m *localConnections) CloseConnection(ctx context.Context, connectionID str
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := checkClose(code, reason); err != nil {
+	if err := CheckCloseStatus(code, reason); err != nil {
 		return err
 	}
 	c := m.r.conns.get(connectionID)
@@ -56,9 +56,12 @@ func (m *localConnections) CloseConnection(ctx context.Context, connectionID str
 	return nil
 }
 
-// checkClose validates a close frame's code and reason as RFC 6455 and the
-// transport require.
-func checkClose(code int, reason string) error {
+// CheckCloseStatus reports, with an error wrapping [ErrInvalidClose], whether
+// code and reason cannot go in a close frame that a server sends: a code
+// outside 1000-1003, 1007-1014 and 3000-4999, or a reason over
+// [MaxCloseReasonLen] bytes or not valid UTF-8. [ConnectionCloser]
+// implementations call it; so can a caller, before closing.
+func CheckCloseStatus(code int, reason string) error {
 	valid := (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999)
 	switch {
 	case !valid:

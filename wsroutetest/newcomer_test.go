@@ -171,3 +171,34 @@ func (f *fatalTB) Fatalf(format string, args ...any) {
 	f.fatal = fmt.Sprintf(format, args...)
 	panic(f.fatal)
 }
+
+// A Recorder closes with a code as a router does, so a handler that closes
+// through ConnectionCloser can be unit-tested.
+func TestRecorderCloseConnection(t *testing.T) {
+	ctx := context.Background()
+	kick := func(ctx context.Context, req *wsroute.Request) (*wsroute.Response, error) {
+		closer, ok := wsroute.ConnectionsFromContext(ctx).(wsroute.ConnectionCloser)
+		if !ok {
+			return nil, fmt.Errorf("the manager cannot close with a code")
+		}
+		return nil, closer.CloseConnection(ctx, req.RequestContext.ConnectionID, 4003, "banned")
+	}
+	rec := wsroutetest.NewRecorder()
+	ev := wsroutetest.NewEvents()
+	rec.Open(ev.ConnectionID)
+	_, err := kick(rec.Context(ctx), ev.Action("kick", nil))
+	require.NoError(t, err)
+	code, reason, ok := rec.CloseStatus(ev.ConnectionID)
+	assert.True(t, ok)
+	assert.Equal(t, 4003, code)
+	assert.Equal(t, "banned", reason)
+	assert.ErrorIs(t, rec.PostToConnection(ctx, ev.ConnectionID, []byte("x")), wsroute.ErrGone)
+	_, err = kick(rec.Context(ctx), ev.Action("kick", nil))
+	assert.ErrorIs(t, err, wsroute.ErrGone)
+
+	rec.Open("other")
+	assert.ErrorIs(t, rec.CloseConnection(ctx, "other", 1006, ""), wsroute.ErrInvalidClose)
+	require.NoError(t, rec.DeleteConnection(ctx, "other"))
+	code, reason, ok = rec.CloseStatus("other")
+	assert.Equal(t, []any{1000, "Connection Closed Normally", true}, []any{code, reason, ok})
+}

@@ -137,8 +137,8 @@ const (
 
 	// CompressionNoContextTakeover compresses each message on its own, with
 	// compressor state taken from a pool for the message and returned after
-	// it: an idle connection holds nothing more, at the price of a lower
-	// ratio on small, repetitive messages.
+	// it: an idle connection holds about 3 KiB more (BENCHMARKS.md), at
+	// the price of a lower ratio on streams of small, similar messages.
 	CompressionNoContextTakeover
 
 	// CompressionContextTakeover keeps each connection's compression window

@@ -1,6 +1,7 @@
 package wsroute
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -35,8 +36,10 @@ func (e *Expression) Message(routeKey string, fields map[string]any) ([]byte, er
 		if err != nil {
 			return nil, fmt.Errorf("wsroute: encoding the message fields: %w", err)
 		}
-		if err := json.Unmarshal(b, &base); err != nil {
-			return nil, fmt.Errorf("wsroute: decoding the message fields: %w", err)
+		d := json.NewDecoder(bytes.NewReader(b))
+		d.UseNumber() // numbers keep their text: no int64 rounded to a float64
+		if err := d.Decode(&base); err != nil {
+			return nil, fmt.Errorf("wsroute: the message fields must encode to a JSON object: %w", err)
 		}
 	}
 	tries := 0

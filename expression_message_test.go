@@ -33,6 +33,7 @@ func TestExpressionMessage(t *testing.T) {
 		{"${request.body.a}${request.body.a}", "xx", nil, `{"a":"x"}`},
 		{"$request.body", "hello", nil, `"hello"`},
 		{"$request.body", "hello", map[string]any{"x": 1}, ""},
+		{"$request.body.action", "big", map[string]any{"id": int64(9007199254740993), "f": 1.5}, `{"action":"big","f":1.5,"id":9007199254740993}`},
 	} {
 		t.Run(tt.expr+"→"+tt.key, func(t *testing.T) {
 			e := wsroute.MustParseExpression(tt.expr)
@@ -49,6 +50,9 @@ func TestExpressionMessage(t *testing.T) {
 			assert.Equal(t, tt.key, key)
 		})
 	}
-	_, err := wsroute.MustParseExpression("$request.body.action").Message("x", map[string]any{"f": func() {}})
+	big, err := wsroute.MustParseExpression("$request.body.action").Message("x", map[string]any{"id": int64(9007199254740993)})
+	require.NoError(t, err)
+	assert.Contains(t, string(big), `"id":9007199254740993`, "an int64 is not rounded through a float64")
+	_, err = wsroute.MustParseExpression("$request.body.action").Message("x", map[string]any{"f": func() {}})
 	assert.Error(t, err)
 }

@@ -21,9 +21,10 @@ import (
 // router's own connections; [NewManagementHandler] serves any ConnectionManager
 // over HTTP. Implementations are safe for concurrent use.
 type ConnectionManager interface {
-	// PostToConnection sends data to the connection as one text frame. It
-	// queues the frame and returns without waiting for the client. It returns
-	// ErrGone, ErrLimitExceeded or ErrPayloadTooLarge.
+	// PostToConnection sends data to the connection as one text frame, or
+	// as one binary frame when data is not valid UTF-8.
+	// It queues the frame and returns without waiting for the client. It
+	// returns ErrGone, ErrLimitExceeded or ErrPayloadTooLarge.
 	PostToConnection(ctx context.Context, connectionID string, data []byte) error
 
 	// GetConnection describes the connection, or returns ErrGone.
@@ -46,11 +47,16 @@ func ContextWithConnections(ctx context.Context, cm ConnectionManager) context.C
 }
 
 // ConnectionsFromContext returns the ConnectionManager of the router that is
-// running the handler ctx was passed to, or nil when ctx did not come from a
-// router.
+// running the handler ctx was passed to. It never returns nil: when ctx did
+// not come from a router (a handler called directly, in a unit test that
+// forgot [ContextWithConnections]), it returns a ConnectionManager whose
+// methods panic with a message that says what to do. [LookupConnections]
+// reports whether ctx carries one.
 func ConnectionsFromContext(ctx context.Context) ConnectionManager {
-	cm, _ := ctx.Value(connectionsKey{}).(ConnectionManager)
-	return cm
+	if cm, ok := LookupConnections(ctx); ok {
+		return cm
+	}
+	return noConnections{}
 }
 
 // Close reasons, as API Gateway reports them in $disconnect events.
@@ -551,6 +557,7 @@ func (c *conn) info() *Connection {
 		ConnectedAt:  c.connectedAt,
 		LastActiveAt: time.Unix(0, c.lastActive.Load()).Truncate(time.Millisecond),
 		Identity:     Identity{SourceIP: c.identity.SourceIP, UserAgent: c.identity.UserAgent}, // as API Gateway
+		Authorizer:   c.authorizer,
 	}
 }
 

@@ -83,7 +83,8 @@ type ManagementOptions struct {
 
 	// Logger receives refused requests (at Info, with the reason, which the
 	// client is not told in detail) and errors of the ConnectionManager (at
-	// Error). Default: nothing is logged.
+	// Error). Default: [slog.Default]; pass slog.New(slog.DiscardHandler) to
+	// log nothing.
 	Logger *slog.Logger
 }
 
@@ -245,7 +246,7 @@ func NewManagementHandler(cm ConnectionManager, opts *ManagementOptions) http.Ha
 		h.maxBody = defaultManagementMaxBody
 	}
 	if h.log == nil {
-		h.log = slog.New(slog.DiscardHandler)
+		h.log = slog.Default()
 	}
 	if len(o.Credentials) > 0 {
 		secrets := make(map[string]string, len(o.Credentials))

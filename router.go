@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
 	"runtime/debug"
@@ -38,9 +37,14 @@ import (
 // [Router.Shutdown] gives up waiting.
 //
 // A handler that returns an error, or panics, gets the client the Internal
-// server error frame (on $connect: HTTP 500); the panic is recovered and logged.
-// An [IntegrationError] chooses the status and message instead, as API
-// Gateway answers a failing integration (502, 504 "Endpoint request timed out").
+// server error frame (on $connect: HTTP 500); the error or panic is logged to
+// [Options.Logger] ([slog.Default] unless set). An [IntegrationError] chooses
+// the status and message instead, as API Gateway answers a failing
+// integration (502, 504 "Endpoint request timed out").
+//
+// Frames a message handler posts to its own connection (with
+// [ConnectionManager.PostToConnection]) before it returns reach the client
+// before its [Response.Body].
 type Handler interface {
 	ServeEvent(ctx context.Context, req *Request) (*Response, error)
 }
@@ -64,12 +68,16 @@ type Router struct {
 	expr         *Expression
 	log          *slog.Logger
 	identitySrcs []identitySource
-	apiKeys      map[string]struct{}
+	apiKeys      apiKeySet
 	quotas       *quotaGate // nil without Options.Quotas
 	iam          *iamAuth   // nil unless Options.IAM
 
 	routesMu sync.Mutex
 	routes   atomic.Pointer[map[string]Handler] // copy on write
+
+	// routes holds the handlers wrapped in middleware (middleware.go).
+	rawRoutes  map[string]Handler // as registered; guarded by routesMu
+	middleware []Middleware       // guarded by routesMu
 
 	conns connTable
 	cm    *localConnections
@@ -110,12 +118,7 @@ func New(opts *Options) (*Router, error) {
 		identitySrcs: srcs,
 		quotas:       newQuotaGate(o.Quotas),
 	}
-	if len(o.APIKeys) > 0 {
-		r.apiKeys = make(map[string]struct{}, len(o.APIKeys))
-		for _, k := range o.APIKeys {
-			r.apiKeys[k] = struct{}{}
-		}
-	}
+	r.apiKeys = newAPIKeySet(o.APIKeys)
 	r.routes.Store(&map[string]Handler{})
 	r.conns.init()
 	r.cm = &localConnections{r: r}
@@ -144,13 +147,11 @@ func (r *Router) Handle(routeKey string, h Handler) {
 	}
 	r.routesMu.Lock()
 	defer r.routesMu.Unlock()
-	old := *r.routes.Load()
-	if _, dup := old[routeKey]; dup {
+	if _, dup := r.rawRoutes[routeKey]; dup {
 		panic(fmt.Sprintf("wsroute: route %q registered twice", routeKey))
 	}
-	m := maps.Clone(old)
-	m[routeKey] = r.quotas.route(h, len(m)+1)
-	r.routes.Store(&m)
+	h = r.quotas.route(h, len(r.rawRoutes)+1)
+	r.registerLocked(routeKey, h) // middleware.go
 }
 
 // HandleFunc registers f for routeKey, as [Router.Handle] does.
@@ -207,7 +208,7 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 
 func (r *Router) serveHandshake(w http.ResponseWriter, req *http.Request) {
 	if r.apiKeys != nil {
-		if _, ok := r.apiKeys[req.Header.Get("X-Api-Key")]; !ok {
+		if !r.apiKeys.valid(req.Header.Get("X-Api-Key")) {
 			writeJSONMessage(w, http.StatusForbidden, "Forbidden")
 			return
 		}
@@ -257,7 +258,8 @@ func (r *Router) serveHandshake(w http.ResponseWriter, req *http.Request) {
 	c.register()
 
 	hw := &hijackWriter{ResponseWriter: w, wrap: c.wrapWire}
-	ao := &websocket.AcceptOptions{InsecureSkipVerify: true} // the origin was checked above
+	ao := &websocket.AcceptOptions{InsecureSkipVerify: true, // the origin was checked above
+		CompressionMode: r.opts.Compression.transport(), CompressionThreshold: r.opts.CompressionThreshold}
 	if subprotocol != "" {
 		ao.Subprotocols = []string{subprotocol}
 	}

@@ -147,6 +147,7 @@ func (w *wireConn) Read(p []byte) (int, error) {
 // payloads (but for a close frame's, at most 125 bytes).
 type frameScanner struct {
 	limit int64 // MaxMessageSize
+	rsv1  bool  // permessage-deflate may be negotiated: RSV1 marks a compressed message
 
 	hdr    [14]byte
 	hdrN   int   // bytes of the current frame's header seen; 0 between frames
@@ -241,7 +242,7 @@ func (s *frameScanner) header() *frameRefusal {
 	s.keyPos = 0
 	control := s.op&0x8 != 0
 	switch {
-	case h[0]&0x70 != 0:
+	case h[0]&s.reservedBits() != 0:
 		return protocolError("Reserved bits set")
 	case s.op > opBinary && s.op < opClose || s.op > opPong:
 		return protocolError("Reserved opcode %d", s.op)
@@ -274,6 +275,17 @@ func (s *frameScanner) header() *frameRefusal {
 	}
 	s.fragmented = !s.fin
 	return nil
+}
+
+// reservedBits returns the header bits of the current frame that must be 0:
+// RSV1 may mark the first frame of a compressed message (RFC 7692 §6) when
+// compression is on; the transport refuses it if compression was not
+// negotiated.
+func (s *frameScanner) reservedBits() byte {
+	if s.rsv1 && (s.op == opText || s.op == opBinary) {
+		return 0x30
+	}
+	return 0x70
 }
 
 // endFrame runs when the current frame's last byte has come.
@@ -316,6 +328,7 @@ func validCloseCode(code websocket.StatusCode) bool {
 // hijacked; pre holds what the client sent after the request.
 func (c *conn) wrapWire(nc net.Conn, pre []byte) net.Conn {
 	c.wire = newWireConn(nc, pre, c.r.opts.MaxMessageSize, c.messageSpansReads)
+	c.wire.scan.rsv1 = c.r.opts.Compression != CompressionDisabled
 	return c.wire
 }
 

@@ -101,6 +101,13 @@ type Options struct {
 	// Logger receives handler errors and panics, closes caused by limits, and
 	// shutdown. Default: nothing is logged.
 	Logger *slog.Logger
+
+	// Backplane, when set, makes the router one node of an API served by
+	// several processes: its ConnectionManager reaches the connections of
+	// every node (see [Backplane]). Default none: only the router's own.
+	// It costs what the Backplane says per connection (the NATS one: one
+	// subscription).
+	Backplane Backplane
 }
 
 // AuthorizerResult is what an Authorizer grants a connection.

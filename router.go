@@ -116,6 +116,10 @@ func New(opts *Options) (*Router, error) {
 	base, cancel := context.WithCancel(context.Background())
 	r.ctx = ContextWithConnections(base, r.cm)
 	r.cancel = cancel
+	if err := r.attachBackplane(); err != nil {
+		cancel()
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -154,8 +158,9 @@ func (r *Router) HandleFunc(routeKey string, f func(context.Context, *Request) (
 
 func (r *Router) route(key string) Handler { return (*r.routes.Load())[key] }
 
-// Connections returns the ConnectionManager of the router's own connections.
-// Handlers can also reach it with [ConnectionsFromContext].
+// Connections returns the ConnectionManager of the router's own connections,
+// and with [Options.Backplane] of every connection of the API. Handlers can
+// also reach it with [ConnectionsFromContext].
 func (r *Router) Connections() ConnectionManager { return r.cm }
 
 // ServeHTTP is the WebSocket endpoint. It answers a request that is not a
@@ -284,6 +289,7 @@ func (r *Router) Shutdown(ctx context.Context) error {
 	}
 	r.closing = true
 	r.lifeMu.Unlock()
+	defer r.closeBackplane()
 	// Handshakes under way register their connections after the sweep
 	// below; this makes them close themselves (see connTable.add).
 	r.conns.closed.Store(true)

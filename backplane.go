@@ -19,8 +19,11 @@ package wsroute
 //   - Hold, when a connection becomes reachable (its $connect route has
 //     returned, before the client learns it is connected), and Release when
 //     it is no longer (its read loop has ended, before $disconnect runs).
-//     They are called on the connection's goroutines and must not block on
-//     the network; Release may come for an ID that was never held.
+//     They are called on the connection's goroutines. Hold may wait,
+//     briefly and boundedly, for the broker to confirm, so that the
+//     connection is reachable from every node before its client learns it is
+//     connected; Release must not block. Release may come for an ID that was
+//     never held.
 //   - PostToConnection, GetConnection and DeleteConnection, for IDs the
 //     router does not hold, from any goroutine. They return the errors of a
 //     ConnectionManager as themselves or wrapped ([ErrGone] when no live

@@ -85,6 +85,7 @@ const (
 	workers               = 4    // goroutines answering requests for local connections
 	inboxSize             = 8192 // requests waiting for a worker before NATS drops them
 	maxIDLength           = 128
+	holdFlushTimeout      = 500 * time.Millisecond
 )
 
 // Request and reply codes: the first byte of a message.
@@ -261,7 +262,8 @@ func (b *Backplane) Attach(local wsroute.ConnectionManager) error {
 	return nil
 }
 
-// Hold subscribes to the connection's subject.
+// Hold subscribes to the connection's subject and waits, at most half a
+// second, for the NATS server to confirm it.
 func (b *Backplane) Hold(connectionID string) {
 	if !validID(connectionID) {
 		b.log.Error("wsnats: connection ID cannot be a subject token", "connectionId", connectionID)
@@ -274,6 +276,15 @@ func (b *Backplane) Hold(connectionID string) {
 	}
 	if old, loaded := b.subs.Swap(connectionID, sub); loaded {
 		_ = old.(*nats.Subscription).Unsubscribe()
+	}
+	// Wait until the server has the subscription, so that the connection
+	// is reachable from other nodes before its client learns it is
+	// connected, as it is locally. Not while reconnecting: the
+	// subscription is sent on reconnection.
+	if b.nc.Status() == nats.CONNECTED {
+		if err := b.nc.FlushTimeout(holdFlushTimeout); err != nil {
+			b.log.Warn("wsnats: NATS did not confirm a subscription", "connectionId", connectionID, "err", err)
+		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/wsroute/wsroute"
 	wsnats "github.com/wsroute/wsroute/nats"
 )
@@ -73,4 +74,21 @@ func Example() {
 	}
 	fmt.Println(string(msg))
 	// Output: hello from A
+}
+
+// The wiring of a node in production, as in the README: nats.go's options
+// (credentials, TLS, name, reconnect settings) pass through Connect.
+func ExampleConnect() {
+	bp, err := wsnats.Connect("nats://nats-1:4222,nats://nats-2:4222", // nats.go's options pass through:
+		&wsnats.Options{API: "chat"}, nats.UserCredentials("node.creds"), nats.Name("chat-1"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	router, err := wsroute.New(&wsroute.Options{Backplane: bp})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Routes, ConnectionsFromContext and NewManagementHandler(router.Connections(), …)
+	// are as before; router.Shutdown closes bp.
+	_ = router
 }

@@ -280,7 +280,8 @@ func (r *Router) call(ctx context.Context, h Handler, req *Request) (resp *Respo
 // 1001 "Going away", runs each one's $disconnect route, and waits for them. When
 // ctx ends first it closes the remaining sockets at once, cancels the context
 // given to handlers, and returns ctx.Err() without waiting for handlers that
-// ignore it. A second call returns ErrRouterClosed.
+// ignore it. A second call returns ErrRouterClosed. Last, it closes the
+// [Options.Backplane], if any.
 func (r *Router) Shutdown(ctx context.Context) error {
 	r.lifeMu.Lock()
 	if r.closing {

@@ -179,8 +179,8 @@ const (
 //     [ErrPayloadTooLarge] from cm.
 //   - 429 LimitExceededException: [ErrLimitExceeded] from cm.
 //   - 503 ServiceUnavailableException: cm returned context.Canceled,
-//     [ErrRouterClosed] or [ErrBackplaneUnavailable]; 504 GatewayTimeoutException: it returned
-//     context.DeadlineExceeded; 500 InternalServerErrorException: any other
+//     [ErrRouterClosed] or [ErrBackplaneUnavailable]; 504
+//     GatewayTimeoutException: it returned context.DeadlineExceeded; 500 InternalServerErrorException: any other
 //     error, or a panic, of cm (logged, not sent).
 //
 // Every response carries an x-amzn-RequestId header, which the SDKs report

@@ -203,7 +203,9 @@ func Connect(url string, opts *Options, natsOpts ...nats.Option) (*Backplane, er
 	userDisconnected, userReconnected := no.DisconnectedErrCB, no.ReconnectedCB
 	no.DisconnectedErrCB = func(nc *nats.Conn, err error) {
 		b.members.disconnected()
-		b.log.Warn("wsnats: disconnected from NATS", "err", err)
+		if !b.isClosed() {
+			b.log.Warn("wsnats: disconnected from NATS", "err", err)
+		}
 		if userDisconnected != nil {
 			userDisconnected(nc, err)
 		}

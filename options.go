@@ -164,6 +164,13 @@ type Options struct {
 	// bounded by this limit, not by PongTimeout. Default 1 minute (128 KiB at
 	// 2.2 KB/s). Negative disables it.
 	MessageTimeout time.Duration
+
+	// Backplane, when set, makes the router one node of an API served by
+	// several processes: its ConnectionManager reaches the connections of
+	// every node (see [Backplane]). Default none: only the router's own.
+	// It costs what the Backplane says per connection (the NATS one: one
+	// subscription).
+	Backplane Backplane
 }
 
 // CompressionMode selects how [Options.Compression] compresses messages.

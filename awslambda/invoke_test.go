@@ -206,10 +206,10 @@ func TestInvokeResult(t *testing.T) {
 	require.NoError(t, err)
 	results := map[string]*wsroute.Response{
 		`{"statusCode":200,"body":"hello","headers":{"a":"b"},"isBase64Encoded":false}`: {StatusCode: 200, Body: "hello", Headers: map[string]string{"a": "b"}},
-		`null`:                          nil,
-		``:                              nil,
-		`{"body":"x","unknown":[1,2]}`:  {Body: "x"},
-		` {"statusCode":401} `:          {StatusCode: 401},
+		`null`:                         nil,
+		``:                             nil,
+		`{"body":"x","unknown":[1,2]}`: {Body: "x"},
+		` {"statusCode":401} `:         {StatusCode: 401},
 	}
 	for result, wantResp := range results {
 		srv := invokeServer(t, func(w http.ResponseWriter, r *http.Request) {

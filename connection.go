@@ -320,7 +320,8 @@ func (c *conn) dispatch(body string, binary bool, now time.Time) {
 	c.handling.Add(1)
 	switch {
 	case err != nil:
-		c.reply(frame{data: errorFrame("Internal server error", c.id, requestID)})
+		_, msg := integrationFailure(err)
+		c.reply(frame{data: errorFrame(msg, c.id, requestID)})
 	case resp != nil && resp.Body != "":
 		f := frame{data: resp.Body}
 		if resp.IsBase64Encoded {

@@ -101,6 +101,14 @@ type Options struct {
 	// Logger receives handler errors and panics, closes caused by limits, and
 	// shutdown. Default: nothing is logged.
 	Logger *slog.Logger
+
+	// Quotas, when set, enforces API Gateway's quotas for WebSocket APIs
+	// (frame and message size, new connections per second, authorizer result
+	// size, integration timeout, URL length, routes), so that a local run
+	// fails where production would; &Quotas{} means API Gateway's values.
+	// It replaces MaxMessageSize and MaxPostSize. Default nil: no quotas
+	// beyond the limits above.
+	Quotas *Quotas
 }
 
 // AuthorizerResult is what an Authorizer grants a connection.
@@ -166,6 +174,9 @@ func (o *Options) withDefaults() (Options, error) {
 	defDur(&c.CloseTimeout, defaultCloseTimeout)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := c.applyQuotas(); err != nil {
+		return c, err
 	}
 	return c, nil
 }

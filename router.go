@@ -38,6 +38,8 @@ import (
 //
 // A handler that returns an error, or panics, gets the client the Internal
 // server error frame (on $connect: HTTP 500); the panic is recovered and logged.
+// An [IntegrationError] chooses the status and message instead, as API
+// Gateway answers a failing integration (502, 504 "Endpoint request timed out").
 type Handler interface {
 	ServeEvent(ctx context.Context, req *Request) (*Response, error)
 }
@@ -62,6 +64,7 @@ type Router struct {
 	log          *slog.Logger
 	identitySrcs []identitySource
 	apiKeys      map[string]struct{}
+	quotas       *quotaGate // nil without Options.Quotas
 
 	routesMu sync.Mutex
 	routes   atomic.Pointer[map[string]Handler] // copy on write
@@ -103,6 +106,7 @@ func New(opts *Options) (*Router, error) {
 		expr:         expr,
 		log:          o.Logger,
 		identitySrcs: srcs,
+		quotas:       newQuotaGate(o.Quotas),
 	}
 	if len(o.APIKeys) > 0 {
 		r.apiKeys = make(map[string]struct{}, len(o.APIKeys))
@@ -140,7 +144,7 @@ func (r *Router) Handle(routeKey string, h Handler) {
 		panic(fmt.Sprintf("wsroute: route %q registered twice", routeKey))
 	}
 	m := maps.Clone(old)
-	m[routeKey] = h
+	m[routeKey] = r.quotas.route(h, len(m)+1)
 	r.routes.Store(&m)
 }
 
@@ -186,6 +190,10 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.wg.Add(1)
 	r.lifeMu.RUnlock()
 	defer r.wg.Done()
+	w, ok := r.quotas.admit(w, req)
+	if !ok {
+		return
+	}
 	r.serveHandshake(w, req)
 }
 
@@ -214,7 +222,8 @@ func (r *Router) serveHandshake(w http.ResponseWriter, req *http.Request) {
 		ctx := ContextWithConnections(req.Context(), r.cm)
 		resp, err := r.call(ctx, h, ev)
 		if err != nil {
-			writeJSONMessage(w, http.StatusInternalServerError, "Internal server error")
+			status, msg := integrationFailure(err)
+			writeJSONMessage(w, status, msg)
 			return
 		}
 		if resp != nil {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"sync"
 	"time"
@@ -31,7 +30,10 @@ type Options struct {
 	// Timeout is the integration timeout: how long one event may take,
 	// waiting for a free slot (MaxConcurrency) included. Default 29 s, API
 	// Gateway's. When it passes, $connect is refused with 504 and a message
-	// route gets the Internal server error frame.
+	// route gets the error frame "Endpoint request timed out". Against the
+	// Runtime Interface Emulator keep the function's own timeout
+	// (AWS_LAMBDA_FUNCTION_TIMEOUT) below it: the emulator dies when a caller
+	// gives up on an invocation.
 	Timeout time.Duration
 
 	// MaxConcurrency bounds the invocations of one function that run at
@@ -46,12 +48,6 @@ type Options struct {
 
 	// Qualifier, when set, invokes this version or alias of every function.
 	Qualifier string
-
-	// Logger receives the failures of $connect invocations, which refuse the
-	// handshake with a status rather than return an error to the router (the
-	// router logs the errors of other routes itself). Default: nothing is
-	// logged.
-	Logger *slog.Logger
 }
 
 const defaultTimeout = 29 * time.Second
@@ -61,16 +57,20 @@ const defaultTimeout = 29 * time.Second
 // integration sends it, and the function's result is the route's response.
 // It is safe for concurrent use.
 //
-// Failures are answered as API Gateway answers them. On $connect the
-// handshake is refused with a JSON body {"message": "Internal server error"}
-// and the status API Gateway uses: 500 when the Lambda API refused the
-// invocation (throttling with 429 TooManyRequestsException, an unknown
-// function, bad credentials, an unreachable endpoint), 502 when the function
-// failed (X-Amz-Function-Error, a function timeout) or returned something
-// that is not a Lambda proxy result, and 504 when the integration timeout
-// passed. On any other route the handler returns an [*IntegrationError], so
-// the client gets the Internal server error frame and stays connected, and on
-// $disconnect the router logs it.
+// Failures are answered as API Gateway answers them: the handler returns a
+// [*wsroute.IntegrationError] whose cause is the Lambda client's error, a
+// [*FunctionError], [ErrInvalidResult] or [ErrIntegrationTimeout], so that
+// on $connect the handshake is refused with API Gateway's status, on a
+// message route the client gets the error frame and stays connected, and on
+// $disconnect the router logs it:
+//
+//   - 500 "Internal server error": the Lambda API refused the invocation
+//     (throttling with 429 TooManyRequestsException, an unknown function,
+//     bad credentials, an unreachable endpoint);
+//   - 502 "Internal server error": the function failed (X-Amz-Function-Error,
+//     its own timeout) or returned something that is not a Lambda proxy
+//     result;
+//   - 504 "Endpoint request timed out": the integration timeout passed.
 type Invoker struct {
 	client InvokeAPI
 	opts   Options
@@ -90,9 +90,6 @@ func New(client InvokeAPI, opts *Options) *Invoker {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = defaultTimeout
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Invoker{client: client, opts: o, limits: make(map[string]chan struct{})}
 }
@@ -135,24 +132,6 @@ var (
 	ErrIntegrationTimeout = errors.New("awslambda: integration timed out")
 )
 
-// IntegrationError is the error of an event whose invocation failed.
-type IntegrationError struct {
-	Function string
-	// Status is the status API Gateway refuses $connect with for this
-	// failure: 500, 502 or 504.
-	Status int
-	// Err is the cause: a [*FunctionError], [ErrInvalidResult],
-	// [ErrIntegrationTimeout], or the Lambda client's error (for example a
-	// *types.TooManyRequestsException).
-	Err error
-}
-
-func (e *IntegrationError) Error() string {
-	return fmt.Sprintf("awslambda: invoking %s: %v", e.Function, e.Err)
-}
-
-func (e *IntegrationError) Unwrap() error { return e.Err }
-
 // FunctionError is a function's own failure, as the Invoke API reports it
 // with X-Amz-Function-Error.
 type FunctionError struct {
@@ -171,29 +150,8 @@ func (e *FunctionError) Error() string {
 	return fmt.Sprintf("function error (%s): %s: %s", e.Kind, e.ErrorType, e.ErrorMessage)
 }
 
-// internalError is the body API Gateway sends with a refused handshake.
-const internalError = `{"message": "Internal server error"}`
-
 // ServeEvent invokes the function with req as its payload.
-func (h *invokeHandler) ServeEvent(ctx context.Context, req *wsroute.Request) (*wsroute.Response, error) {
-	resp, err := h.invoke(ctx, req)
-	if err == nil {
-		return resp, nil
-	}
-	var ie *IntegrationError
-	if req.RequestContext.EventType != wsroute.EventConnect || !errors.As(err, &ie) {
-		return nil, err
-	}
-	h.inv.opts.Logger.Error("awslambda: $connect integration failed", "function", h.function,
-		"connectionId", req.RequestContext.ConnectionID, "status", ie.Status, "err", ie.Err)
-	return &wsroute.Response{
-		StatusCode: ie.Status,
-		Headers:    map[string]string{"Content-Type": "application/json"},
-		Body:       internalError,
-	}, nil
-}
-
-func (h *invokeHandler) invoke(parent context.Context, req *wsroute.Request) (*wsroute.Response, error) {
+func (h *invokeHandler) ServeEvent(parent context.Context, req *wsroute.Request) (*wsroute.Response, error) {
 	payload, err := json.Marshal(req)
 	if err != nil {
 		return nil, fmt.Errorf("awslambda: encoding the event: %w", err)
@@ -201,10 +159,15 @@ func (h *invokeHandler) invoke(parent context.Context, req *wsroute.Request) (*w
 	ctx, cancel := context.WithTimeoutCause(parent, h.inv.opts.Timeout, ErrIntegrationTimeout)
 	defer cancel()
 	fail := func(status int, err error) (*wsroute.Response, error) {
-		if context.Cause(ctx) == ErrIntegrationTimeout && parent.Err() == nil {
-			status, err = http.StatusGatewayTimeout, ErrIntegrationTimeout
+		if parent.Err() != nil {
+			return nil, fmt.Errorf("awslambda: invoking %s: %w", h.function, context.Cause(parent))
 		}
-		return nil, &IntegrationError{Function: h.function, Status: status, Err: err}
+		msg := "Internal server error"
+		if context.Cause(ctx) == ErrIntegrationTimeout {
+			status, msg, err = http.StatusGatewayTimeout, "Endpoint request timed out", ErrIntegrationTimeout
+		}
+		return nil, &wsroute.IntegrationError{StatusCode: status, Message: msg,
+			Err: fmt.Errorf("awslambda: invoking %s: %w", h.function, err)}
 	}
 
 	if h.slots != nil {

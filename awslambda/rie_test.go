@@ -138,7 +138,7 @@ func TestInvokeEmulator(t *testing.T) {
 		assert.Equal(t, http.StatusBadGateway, resp.StatusCode)
 		assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
 		body, _ := io.ReadAll(resp.Body)
-		assert.Equal(t, `{"message": "Internal server error"}`, string(body))
+		assert.JSONEq(t, `{"message":"Internal server error"}`, string(body))
 	})
 
 	t.Run("MaxConcurrency keeps concurrent events from crashing the emulator", func(t *testing.T) {
@@ -179,7 +179,9 @@ func TestInvokeEmulatorTimeouts(t *testing.T) {
 		e := newRIEEnv(t, &awslambda.Options{MaxConcurrency: 1, Timeout: time.Second})
 		c := e.dial(t)
 		c.SendText(ctx, `{"action":"sleep","ms":3000}`)
-		c.ExpectInternalServerError(ctx)
+		f, ok := wsroutetest.ParseErrorFrame(c.Next(ctx).Data)
+		require.True(t, ok)
+		assert.Equal(t, "Endpoint request timed out", f.Message)
 		c.Close(websocket.StatusNormalClosure, "")
 	})
 	t.Run("integration timeout on $connect", func(t *testing.T) {
@@ -187,6 +189,6 @@ func TestInvokeEmulatorTimeouts(t *testing.T) {
 		resp := wsroutetest.DialRefused(t, e.srv.URL, &wsroutetest.DialOptions{Query: url.Values{"sleep": {"3000"}}})
 		assert.Equal(t, http.StatusGatewayTimeout, resp.StatusCode)
 		body, _ := io.ReadAll(resp.Body)
-		assert.Equal(t, `{"message": "Internal server error"}`, string(body))
+		assert.JSONEq(t, `{"message":"Endpoint request timed out"}`, string(body))
 	})
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/wsroute/wsroute"
 	"github.com/wsroute/wsroute/awslambda"
+	"github.com/wsroute/wsroute/awslambda/rie"
 	"github.com/wsroute/wsroute/wsroutetest"
 )
 
@@ -35,7 +36,7 @@ func newRIEEnv(t *testing.T, opts *awslambda.Options, env ...string) *rieEnv {
 	log := filepath.Join(t.TempDir(), "disconnects.jsonl")
 	e := startFunction(t, append(env, "DISCONNECT_LOG="+log)...)
 	inv := awslambda.New(lambdaClient(t, e.URL), opts)
-	h := inv.Handler("function")
+	h := inv.Handler(rie.FunctionName)
 	r := wsroutetest.NewRouter(t, &wsroute.Options{Stage: "dev", APIID: "api1"})
 	r.Handle(wsroute.RouteConnect, h)
 	r.Handle(wsroute.RouteDefault, h)

@@ -51,6 +51,10 @@ func Build(ctx context.Context, dir string) (string, error) {
 	return filepath.Join(abs, "aws-lambda-rie"), nil
 }
 
+// FunctionName is the name the emulator serves its function under: it
+// answers /2015-03-31/functions/function/invocations and nothing else.
+const FunctionName = "function"
+
 // Config says what to run.
 type Config struct {
 	// Emulator is the path of the aws-lambda-rie binary (see Build).
@@ -73,8 +77,8 @@ type Config struct {
 // Emulator is a running emulator.
 type Emulator struct {
 	// URL is the base URL of its Invoke API, http://127.0.0.1:<port>: give
-	// it to the Lambda client as its BaseEndpoint. The function's name is
-	// "function" (the emulator accepts any).
+	// it to the Lambda client as its BaseEndpoint, and invoke the function
+	// named [FunctionName].
 	URL string
 
 	cmd  *exec.Cmd

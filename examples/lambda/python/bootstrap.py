@@ -43,35 +43,40 @@ def load_handler():
     return getattr(importlib.import_module(module_name), function_name)
 
 
-def main():
+def call(method, path, body=None, headers=None):
+    """One request to the Runtime API, on a connection of its own: the API
+    may close an idle connection between events."""
     conn = http.client.HTTPConnection(os.environ["AWS_LAMBDA_RUNTIME_API"])
+    try:
+        conn.request(method, API + path, body, headers or {})
+        resp = conn.getresponse()
+        return resp.headers, resp.read()
+    finally:
+        conn.close()
+
+
+def main():
     try:
         handler = load_handler()
     except Exception as e:  # report an init error as Lambda runtimes do
-        body = json.dumps({"errorMessage": str(e), "errorType": type(e).__name__})
-        conn.request("POST", f"{API}/init/error", body,
-                     {"Lambda-Runtime-Function-Error-Type": "Runtime.ImportModuleError"})
-        conn.getresponse().read()
+        call("POST", "/init/error", json.dumps({"errorMessage": str(e), "errorType": type(e).__name__}),
+             {"Lambda-Runtime-Function-Error-Type": "Runtime.ImportModuleError"})
         sys.exit(1)
     while True:
-        conn.request("GET", f"{API}/invocation/next")
-        resp = conn.getresponse()
-        event = json.loads(resp.read())
-        context = Context(resp.headers)
+        headers, body = call("GET", "/invocation/next")
+        context = Context(headers)
         rid = context.aws_request_id
         try:
-            result = json.dumps(handler(event, context))
-            conn.request("POST", f"{API}/invocation/{rid}/response", result)
+            result = json.dumps(handler(json.loads(body), context))
         except Exception as e:
-            body = json.dumps({
+            print(f"bootstrap: handler failed: {e!r}", file=sys.stderr, flush=True)
+            call("POST", f"/invocation/{rid}/error", json.dumps({
                 "errorMessage": str(e),
                 "errorType": type(e).__name__,
                 "stackTrace": traceback.format_exception(e),
-            })
-            print(f"bootstrap: handler failed: {e!r}", file=sys.stderr, flush=True)
-            conn.request("POST", f"{API}/invocation/{rid}/error", body,
-                         {"Lambda-Runtime-Function-Error-Type": "Unhandled"})
-        conn.getresponse().read()
+            }), {"Lambda-Runtime-Function-Error-Type": "Unhandled"})
+            continue
+        call("POST", f"/invocation/{rid}/response", result)
 
 
 if __name__ == "__main__":

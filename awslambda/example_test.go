@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"net/http"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -33,7 +34,9 @@ func ExampleInvoker() {
 	}
 	r.Handle(wsroute.RouteConnect, inv.Handler("chat-connect"))
 	r.Handle("sendmessage", inv.Handler("arn:aws:lambda:us-east-1:123456789012:function:chat-send"))
-	http.Handle("/dev", r)
+	mux := http.NewServeMux()
+	r.MountStage(mux, nil) // clients dial ws://127.0.0.1:8080/dev
+	log.Fatal(http.ListenAndServe("127.0.0.1:8080", mux))
 }
 
 func ExampleWrapHandler() {

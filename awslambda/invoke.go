@@ -123,7 +123,7 @@ type invokeHandler struct {
 	slots    chan struct{} // nil: no bound
 }
 
-// Errors an [IntegrationError] wraps.
+// Causes that the [wsroute.IntegrationError] of a failed invocation wraps.
 var (
 	// ErrInvalidResult: the function's result is not a Lambda proxy result
 	// (a JSON object with a numeric statusCode, or null).
@@ -143,6 +143,8 @@ type FunctionError struct {
 	ErrorMessage string
 }
 
+// Error describes the failure, with the function's errorType and
+// errorMessage when it reported them.
 func (e *FunctionError) Error() string {
 	if e.ErrorType == "" && e.ErrorMessage == "" {
 		return "function error: " + e.Kind

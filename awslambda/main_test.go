@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -110,6 +111,25 @@ func startFunction(t *testing.T, env ...string) *rie.Emulator {
 			t.Logf("emulator output:\n%s", out.String())
 		}
 	})
+	// Start the function now, so that a loaded machine's slow first start
+	// does not count against a WebSocket client's handshake timeout.
+	wctx, wcancel := context.WithTimeout(context.Background(), time.Minute)
+	defer wcancel()
+	req, err := http.NewRequestWithContext(wctx, http.MethodPost, e.URL+"/2015-03-31/functions/function/invocations",
+		strings.NewReader(`{"requestContext":{"routeKey":"warm-up"},"body":"{}"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("warming the function up: %v\n%s", err, out.String())
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	http.DefaultClient.CloseIdleConnections()
+	if !strings.Contains(string(body), "unknown action") {
+		t.Fatalf("warming the function up: %s\n%s", body, out.String())
+	}
 	return e
 }
 

@@ -63,7 +63,10 @@ def main():
              {"Lambda-Runtime-Function-Error-Type": "Runtime.ImportModuleError"})
         sys.exit(1)
     while True:
-        headers, body = call("GET", "/invocation/next")
+        try:
+            headers, body = call("GET", "/invocation/next")
+        except (OSError, http.client.HTTPException):
+            sys.exit(0)  # the Runtime API is gone: the environment is shutting down
         context = Context(headers)
         rid = context.aws_request_id
         try:

@@ -65,6 +65,27 @@ func pythonWithBoto3() string {
 	return ""
 }
 
+// pythonEmulator returns the emulator, built once per test binary, and a
+// python3 with boto3. Where either is missing the test skips, except in CI.
+func pythonEmulator(t *testing.T) (emulatorPath, python string) {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		skipOrFail(t, "the Runtime Interface Emulator runs on Linux only")
+	}
+	if python = pythonWithBoto3(); python == "" {
+		skipOrFail(t, "no python3 with boto3 (Debian: apt-get install python3-boto3)")
+	}
+	emulator.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+		defer cancel()
+		emulator.path, emulator.err = rie.Build(ctx, buildDir)
+	})
+	if emulator.err != nil {
+		skipOrFail(t, "cannot build the emulator: "+emulator.err.Error())
+	}
+	return emulator.path, python
+}
+
 // startApp serves the example with backend on an httptest server for the
 // length of the test.
 func startApp(t *testing.T, backend string) (wsURL string, output *strings.Builder) {
@@ -74,21 +95,7 @@ func startApp(t *testing.T, backend string) (wsURL string, output *strings.Build
 	out := &syncWriter{}
 	cfg.output = out
 	if backend == "python" {
-		if runtime.GOOS != "linux" {
-			skipOrFail(t, "the Runtime Interface Emulator runs on Linux only")
-		}
-		if cfg.python = pythonWithBoto3(); cfg.python == "" {
-			skipOrFail(t, "no python3 with boto3 (Debian: apt-get install python3-boto3)")
-		}
-		emulator.once.Do(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-			defer cancel()
-			emulator.path, emulator.err = rie.Build(ctx, buildDir)
-		})
-		if emulator.err != nil {
-			skipOrFail(t, "cannot build the emulator: "+emulator.err.Error())
-		}
-		cfg.emulator = emulator.path
+		cfg.emulator, cfg.python = pythonEmulator(t)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -78,6 +78,9 @@ func (r *Router) authorize(req *http.Request, c *conn, ev *Request) (int, string
 	a["principalId"] = res.PrincipalID
 	a["integrationLatency"] = latency
 	c.authorizer = a
+	if res.UsageIdentifierKey != "" {
+		c.auth = &connAuth{authorizerKey: res.UsageIdentifierKey}
+	}
 	return 0, ""
 }
 

@@ -14,6 +14,10 @@
 // [Signature.PayloadHash] holds it and [Verify] checks it against the hash
 // passed in.
 //
+// A request without a body, such as a WebSocket upgrade, is verified with
+// [Verifier.VerifyNoBody]; with [Verifier.AllowUnsignedPayload] set it also
+// accepts the UNSIGNED-PAYLOAD that presigners sign.
+//
 // # The canonical request
 //
 // The canonical URI is the request path exactly as it came on the wire (the
@@ -53,7 +57,8 @@ const (
 	Algorithm = "AWS4-HMAC-SHA256"
 
 	// UnsignedPayload is the x-amz-content-sha256 value that leaves the body
-	// out of the signature. It is refused: see [ErrUnsignedPayload].
+	// out of the signature. It is refused (see [ErrUnsignedPayload]) unless
+	// [Verifier.AllowUnsignedPayload] is set.
 	UnsignedPayload = "UNSIGNED-PAYLOAD"
 
 	// EmptyPayloadHash is the payload hash of an empty body.
@@ -126,6 +131,13 @@ type Verifier struct {
 
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
+
+	// AllowUnsignedPayload accepts UNSIGNED-PAYLOAD as the payload hash, in
+	// x-amz-content-sha256 or in place of the body's hash in the canonical
+	// request, as presigners produce it. Set it only for requests that carry
+	// no body, such as WebSocket upgrades (see [Verifier.VerifyNoBody]),
+	// where it leaves nothing out of the signature.
+	AllowUnsignedPayload bool
 }
 
 // Signature is a parsed, not yet verified, SigV4 signature.
@@ -209,10 +221,16 @@ func (v *Verifier) Parse(r *http.Request) (*Signature, error) {
 	if !slices.Contains(s.signedHeaders, "host") {
 		return nil, malformed("SignedHeaders must include host")
 	}
-	if hs := r.Header.Values(headerContent); len(hs) > 0 {
+	hs := r.Header.Values(headerContent)
+	if presigned && len(hs) == 0 {
+		hs = q[headerContent] // some presigners hoist it into the query
+	}
+	if len(hs) > 0 {
 		switch h := hs[0]; {
 		case len(hs) > 1:
 			return nil, malformed("more than one X-Amz-Content-Sha256 header")
+		case h == UnsignedPayload && v.AllowUnsignedPayload:
+			s.PayloadHash = h
 		case h == UnsignedPayload || strings.HasPrefix(h, "STREAMING-"):
 			return nil, fmt.Errorf("%w: x-amz-content-sha256 is %s", ErrUnsignedPayload, h)
 		case !isLowerHex(h, sha256.Size*2):
@@ -405,10 +423,30 @@ func (v *Verifier) Verify(r *http.Request, s *Signature, payloadHash string) err
 	if !hmac.Equal(want, s.signature) || !ok {
 		return ErrSignature
 	}
-	if s.PayloadHash != "" && !hmac.Equal([]byte(s.PayloadHash), []byte(payloadHash)) {
+	if s.PayloadHash != "" && s.PayloadHash != UnsignedPayload && !hmac.Equal([]byte(s.PayloadHash), []byte(payloadHash)) {
 		return ErrPayloadHash
 	}
 	return nil
+}
+
+// VerifyNoBody checks the signature s of r, a request without a body such as
+// a WebSocket upgrade. The canonical request may end in the empty body's
+// hash, which header signers use, or, when [Verifier.AllowUnsignedPayload]
+// is set, in UNSIGNED-PAYLOAD, which presigners use; both verify.
+func (v *Verifier) VerifyNoBody(r *http.Request, s *Signature) error {
+	err := v.Verify(r, s, EmptyPayloadHash)
+	if errors.Is(err, ErrSignature) && s.PayloadHash == "" && v.AllowUnsignedPayload {
+		s2 := *s
+		s2.PayloadHash = UnsignedPayload
+		return v.Verify(r, &s2, EmptyPayloadHash)
+	}
+	return err
+}
+
+// SignsHeader reports whether the lower-case header name is one of the
+// signed headers. A presigned URL's query is always signed.
+func (s *Signature) SignsHeader(name string) bool {
+	return slices.Contains(s.signedHeaders, name)
 }
 
 // CanonicalRequest returns the canonical request of r (see the package

@@ -135,7 +135,11 @@ func TestInvokeFailureMapping(t *testing.T) {
 			if tc.message == "" {
 				tc.message = "Internal server error"
 			}
-			inv := awslambda.New(lambdaClient(t, srv.URL), &awslambda.Options{Timeout: 500 * time.Millisecond})
+			timeout := 20 * time.Second // never reached, however loaded the machine
+			if tc.status == http.StatusGatewayTimeout {
+				timeout = 300 * time.Millisecond
+			}
+			inv := awslambda.New(lambdaClient(t, srv.URL), &awslambda.Options{Timeout: timeout})
 			h := inv.Handler("my-function")
 
 			// Directly: the error says what failed.

@@ -204,8 +204,7 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.wg.Add(1)
 	r.lifeMu.RUnlock()
 	defer r.wg.Done()
-	w, ok := r.quotas.admit(w, req)
-	if !ok {
+	if !r.quotas.admit(w, req) {
 		return
 	}
 	r.serveHandshake(w, req)

@@ -59,7 +59,7 @@ func WrapAuthorizer(f AuthorizerFunc, opts *AuthorizerOptions) func(context.Cont
 		if err != nil {
 			return nil, err
 		}
-		if d != allowed {
+		if d != wsroute.PolicyAllowed {
 			return nil, wsroute.ErrAccessDenied
 		}
 		for k, v := range resp.Context {

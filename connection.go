@@ -495,6 +495,7 @@ func (c *conn) finish(code websocket.StatusCode, reason string) {
 	c.stopTimerLocked()
 	c.mu.Unlock()
 	c.r.conns.remove(c)
+	c.r.groups.leaveAll(c) // before $disconnect runs: it is in no group any more
 	if wasOpen && c.ws != nil {
 		// The client closed or the network failed, and no close is under
 		// way: release the socket. This does not wait.

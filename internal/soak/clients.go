@@ -56,6 +56,14 @@ func (r *run) dial(ctx context.Context, name string, idle bool) (*client, error)
 	ws.SetReadLimit(1 << 20)
 	c := &client{name: name, ws: ws, nc: nc, replies: make(chan string, 64), ended: make(chan struct{})}
 	go c.read()
+	r.mu.Lock()
+	known := r.ids[name] // $connect ran before the handshake completed
+	r.mu.Unlock()
+	if idle {
+		// No round trip on the idle router: its idle timeout is short.
+		c.id = known
+		return c, nil
+	}
 	if err := c.send(ctx, `{"action":"whoami"}`); err != nil {
 		return c, err
 	}
@@ -68,9 +76,6 @@ func (r *run) dial(ctx context.Context, name string, idle bool) (*client, error)
 		return c, fmt.Errorf("%s: whoami answered %q", name, reply)
 	}
 	c.id = id
-	r.mu.Lock()
-	known := r.ids[name]
-	r.mu.Unlock()
 	if known != id {
 		return c, fmt.Errorf("%s: whoami says %s, $connect saw %s", name, id, known)
 	}

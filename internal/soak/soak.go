@@ -116,7 +116,7 @@ func RaiseOpenFileLimit() uint64 {
 
 const (
 	maxMessage   = 32 << 10
-	idleTimeout  = 300 * time.Millisecond
+	idleTimeout  = 3 * time.Second // long enough for a loaded machine to answer a frame
 	wait         = 15 * time.Second // bounds every single wait
 	churnGroups  = 8
 	stableGroup  = "stable"

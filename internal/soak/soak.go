@@ -55,6 +55,7 @@ type Summary struct {
 	Goroutines        [2]int         // before the server started, after Shutdown
 	HeapInUse         [2]uint64      // the same, in bytes
 	OpenFileLimit     uint64
+	WriteRace         int      // client closes reported as 1006 (see tolerateWriteRace)
 	Problems          []string // empty when the run passed
 }
 
@@ -68,6 +69,9 @@ func (s *Summary) String() string {
 	fmt.Fprintf(&b, "  accepted %d (dialled %d); $disconnect %d: %d missing, %d duplicated\n",
 		s.Accepted, s.Dialled, s.Disconnects, s.Missing, s.Repeated)
 	fmt.Fprintf(&b, "  endings: %s\n", mapString(s.Endings))
+	if s.WriteRace > 0 {
+		fmt.Fprintf(&b, "  client close frames reported as 1006 by $disconnect (a failed write won; fixed on issue 8's branch): %d\n", s.WriteRace)
+	}
 	fmt.Fprintf(&b, "  PostToConnection: %s; checked %d messages to stable connections: once, in order\n",
 		mapString(s.Direct), s.CheckedDirect)
 	fmt.Fprintf(&b, "  group posts %d: delivered %d, skipped %d, gone %d; checked %d to stable members: once, in order\n",
@@ -116,7 +120,7 @@ func RaiseOpenFileLimit() uint64 {
 
 const (
 	maxMessage   = 32 << 10
-	idleTimeout  = 3 * time.Second // long enough for a loaded machine to answer a frame
+	idleTimeout  = 3 * time.Second  // long enough for a loaded machine to answer a frame
 	wait         = 15 * time.Second // bounds every single wait
 	churnGroups  = 8
 	stableGroup  = "stable"
@@ -128,6 +132,7 @@ const (
 type way struct {
 	name   string
 	idle   bool   // on the router with the short idle timeout
+	plain  bool   // on the router without a $default route
 	code   int    // what $disconnect must report
 	reason string // "" also for 1006
 	input  string // a malformed input sent (and its answer checked) before the end
@@ -147,7 +152,7 @@ var ways = []way{
 	{name: "deep JSON, then close frame", code: 1000, reason: "done", input: "deep JSON"},
 	{name: "non-JSON, then close frame", code: 1000, reason: "done", input: "non-JSON"},
 	{name: "handler panic, then close frame", code: 1000, reason: "done", input: "panic"},
-	{name: "unknown route, then idle timeout", idle: true, code: 1001, reason: "Going away", input: "unknown route"},
+	{name: "unknown route, then close frame", plain: true, code: 1000, reason: "done", input: "unknown route"},
 }
 
 // run is the state of one run.
@@ -155,7 +160,8 @@ type run struct {
 	cfg     Config
 	main    *wsroute.Router
 	idle    *wsroute.Router
-	base    string // ws://127.0.0.1:port
+	plain   *wsroute.Router // no $default
+	base    string          // ws://127.0.0.1:port
 	deleted sync.Map
 
 	mu          sync.Mutex
@@ -176,6 +182,7 @@ type run struct {
 
 	stableClients               []*client
 	checkedDirect, checkedGroup int
+	writeRace                   int
 }
 
 type disc struct {
@@ -265,6 +272,9 @@ func soak(ctx context.Context, cfg Config, sum *Summary) error {
 	if r.idle, err = wsroute.New(&wsroute.Options{IdleTimeout: idleTimeout}); err != nil {
 		return err
 	}
+	if r.plain, err = wsroute.New(nil); err != nil {
+		return err
+	}
 	r.routes()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -273,6 +283,7 @@ func soak(ctx context.Context, cfg Config, sum *Summary) error {
 	mux := http.NewServeMux()
 	mux.Handle("/ws", r.main)
 	mux.Handle("/idle", r.idle)
+	mux.Handle("/plain", r.plain)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: wait}
 	served := make(chan struct{})
 	go func() { _ = srv.Serve(ln); close(served) }()
@@ -282,7 +293,7 @@ func soak(ctx context.Context, cfg Config, sum *Summary) error {
 
 	sctx, cancel := context.WithTimeout(context.Background(), 2*wait)
 	defer cancel()
-	for _, rt := range []*wsroute.Router{r.main, r.idle} {
+	for _, rt := range []*wsroute.Router{r.main, r.idle, r.plain} {
 		if err := rt.Shutdown(sctx); err != nil {
 			r.problem("Shutdown: %v", err)
 		}
@@ -294,7 +305,7 @@ func soak(ctx context.Context, cfg Config, sum *Summary) error {
 }
 
 func (r *run) routes() {
-	for _, rt := range []*wsroute.Router{r.main, r.idle} {
+	for _, rt := range []*wsroute.Router{r.main, r.idle, r.plain} {
 		rt.HandleFunc(wsroute.RouteConnect, func(_ context.Context, req *wsroute.Request) (*wsroute.Response, error) {
 			id := req.RequestContext.ConnectionID
 			r.mu.Lock()

@@ -49,6 +49,8 @@ type GroupManager interface {
 	// Join makes the connection a member of group. Joining a group it is a
 	// member of already does nothing. It returns ErrGone for an unknown,
 	// closing or closed connection, and ErrInvalidGroup for an invalid name.
+	// As with PostToConnection, a connection is unknown until its $connect
+	// route has returned: join it from its first message, or from outside.
 	Join(ctx context.Context, group, connectionID string) error
 
 	// Leave ends the connection's membership of group. It returns nil

@@ -216,7 +216,10 @@ func (r *run) exercise(ctx context.Context) {
 		go func() {
 			defer bg.Done()
 			rnd := rand.New(rand.NewPCG(cfg.Seed, uint64(1000+i)))
-			tick := time.NewTicker(50*time.Millisecond + time.Duration(rnd.IntN(50))*time.Millisecond)
+			// Each sends every 50 ms or more, less often the more there are,
+			// so that the group posts to all of them stay within the machine.
+			period := max(50*time.Millisecond, time.Duration(cfg.Stable)*2*time.Millisecond)
+			tick := time.NewTicker(period + time.Duration(rnd.Int64N(int64(period))))
 			defer tick.Stop()
 			for seq := 0; ; seq++ {
 				select {

@@ -157,12 +157,11 @@ var ways = []way{
 
 // run is the state of one run.
 type run struct {
-	cfg     Config
-	main    *wsroute.Router
-	idle    *wsroute.Router
-	plain   *wsroute.Router // no $default
-	base    string          // ws://127.0.0.1:port
-	deleted sync.Map
+	cfg   Config
+	main  *wsroute.Router
+	idle  *wsroute.Router
+	plain *wsroute.Router // no $default
+	base  string          // ws://127.0.0.1:port
 
 	mu          sync.Mutex
 	ids         map[string]string // name → connection ID, from $connect
@@ -266,7 +265,11 @@ func soak(ctx context.Context, cfg Config, sum *Summary) error {
 		directRes: map[string]int{}, group: map[string][]int{}, malformed: map[string]int{}, endings: map[string]int{},
 	}
 	var err error
-	if r.main, err = wsroute.New(&wsroute.Options{MaxMessageSize: maxMessage}); err != nil {
+	// Queues long enough that a client slowed down by a busy machine is not
+	// skipped: a full queue drops the replies the clients wait for.
+	// TestGroupSlowMemberNeverDelaysOthers covers full queues.
+	mo := &wsroute.Options{MaxMessageSize: maxMessage, SendQueueSize: 4096, SendQueueBytes: 16 << 20}
+	if r.main, err = wsroute.New(mo); err != nil {
 		return err
 	}
 	if r.idle, err = wsroute.New(&wsroute.Options{IdleTimeout: idleTimeout}); err != nil {

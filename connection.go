@@ -103,6 +103,8 @@ type conn struct {
 	queued    int     // bytes in queue
 	timer     *time.Timer
 	nextPing  time.Time
+
+	slot [1]frame // the queue's storage for a group post to an idle connection; guarded by mu (groups.go)
 }
 
 func (r *Router) newConn(req *http.Request, now time.Time) *conn {

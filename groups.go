@@ -314,13 +314,9 @@ func (r *Router) fanOut(to []*conn, data []byte) PostResult {
 		return res
 	}
 	f := frame{data: string(data), binary: !utf8.Valid(data)}
-	// One allocation holds the first queued frame of every idle member:
-	// an idle connection's queue is nil, and appending to it would
-	// allocate once per member.
-	slots := make([]frame, len(to))
 	job := r.groups.pool.getJob()
 	for i, c := range to {
-		switch handoff, err := c.enqueueShared(f, slots[i:i:i+1]); {
+		switch handoff, err := c.enqueueShared(f); {
 		case err == nil:
 			res.Delivered++
 			if handoff {
@@ -337,12 +333,15 @@ func (r *Router) fanOut(to []*conn, data []byte) PostResult {
 	return res
 }
 
-// enqueueShared queues f as enqueueLocked does, using slot (capacity one) as
-// the queue's storage when the queue is empty and has none. When no goroutine
-// is writing to c it reserves the writing for the writer pool and reports
-// handoff: the caller must then submit c to the pool, which runs its
-// writeLoop.
-func (c *conn) enqueueShared(f frame, slot []frame) (handoff bool, err error) {
+// enqueueShared queues f as enqueueLocked does. When no goroutine is writing
+// to c it reserves the writing for the writer pool and reports handoff: the
+// caller must then submit c to the pool, which runs its writeLoop.
+//
+// An idle connection's queue is nil, and appending to it would allocate once
+// per member and post: f goes into c.slot instead. No batch of a writer can
+// hold c.slot while c.writing is false, and the pool clears it after the
+// writeLoop (see clearSlot), so that it keeps no payload alive.
+func (c *conn) enqueueShared(f frame) (handoff bool, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.state != stateOpen {
@@ -352,8 +351,8 @@ func (c *conn) enqueueShared(f frame, slot []frame) (handoff bool, err error) {
 	if len(c.queue) >= o.SendQueueSize || c.queued+len(f.data) > o.SendQueueBytes {
 		return false, ErrLimitExceeded
 	}
-	if cap(c.queue) == 0 {
-		c.queue = slot
+	if cap(c.queue) == 0 && !c.writing {
+		c.queue = c.slot[:0:1]
 	}
 	c.queue = append(c.queue, f)
 	c.queued += len(f.data)
@@ -363,6 +362,15 @@ func (c *conn) enqueueShared(f frame, slot []frame) (handoff bool, err error) {
 	c.writing = true
 	c.r.wg.Add(1) // writeLoop's count; the read loop's is held while state < stateClosed
 	return true, nil
+}
+
+// clearSlot drops the frame c.slot holds once no writer can be using it.
+func (c *conn) clearSlot() {
+	c.mu.Lock()
+	if !c.writing && len(c.queue) == 0 {
+		c.slot[0] = frame{}
+	}
+	c.mu.Unlock()
 }
 
 // connSlices recycles the member lists of group posts.

@@ -119,6 +119,7 @@ func (p *writerPool) work(r *Router) {
 		w.timer.Reset(poolStall)
 
 		c.writeLoop() // done with c when it returns: it cleared c.writing and its r.wg count
+		c.clearSlot()
 
 		w.timer.Stop()
 		p.mu.Lock()

@@ -279,9 +279,7 @@ func (g *localGroups) PostToGroup(ctx context.Context, group string, data []byte
 	}
 	buf := getConnSlice()
 	*buf = r.groups.snapshot(*buf, group)
-	res := r.fanOut(*buf, data)
-	putConnSlice(buf)
-	return res, nil
+	return r.fanOut(buf, data), nil
 }
 
 func (g *localGroups) Broadcast(ctx context.Context, data []byte) (PostResult, error) {
@@ -301,35 +299,37 @@ func (g *localGroups) Broadcast(ctx context.Context, data []byte) (PostResult, e
 		}
 		s.mu.RUnlock()
 	}
-	res := r.fanOut(*buf, data)
-	putConnSlice(buf)
-	return res, nil
+	return r.fanOut(buf, data), nil
 }
 
-// fanOut queues one frame, made once, for every connection of to, and has
-// the writer pool write to those that have no writer. to is cleared.
-func (r *Router) fanOut(to []*conn, data []byte) PostResult {
+// fanOut queues one frame, made once, for every connection of *to, and has
+// the writer pool write to those that have no writer. It takes to over: the
+// members handed to the pool stay in it until the pool is done with them.
+func (r *Router) fanOut(to *[]*conn, data []byte) PostResult {
 	var res PostResult
-	if len(to) == 0 {
+	if len(*to) == 0 {
+		putConnSlice(to)
 		return res
 	}
 	f := frame{data: string(data), binary: !utf8.Valid(data)}
-	job := r.groups.pool.getJob()
-	for i, c := range to {
+	n := 0 // (*to)[:n] are the members handed to the pool
+	for _, c := range *to {
 		switch handoff, err := c.enqueueShared(f); {
 		case err == nil:
 			res.Delivered++
 			if handoff {
-				job.conns = append(job.conns, c)
+				(*to)[n] = c
+				n++
 			}
 		case errors.Is(err, ErrLimitExceeded):
 			res.Skipped++
 		default:
 			res.Gone++
 		}
-		to[i] = nil
 	}
-	r.groups.pool.submit(r, job)
+	clear((*to)[n:])
+	*to = (*to)[:n]
+	r.groups.pool.submit(r, to)
 	return res
 }
 
@@ -384,7 +384,7 @@ func putConnSlice(p *[]*conn) {
 	if cap(*p) > maxPooledConnSlice {
 		return
 	}
-	clear((*p)[:cap(*p)])
+	clear(*p)
 	*p = (*p)[:0]
 	connSlices.Put(p)
 }

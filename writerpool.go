@@ -23,44 +23,31 @@ import (
 // goroutine each, as they would without the pool, and never stall it.
 type writerPool struct {
 	mu      sync.Mutex
-	jobs    []*poolJob // FIFO; jobs[0] is being handed out
+	jobs    []*[]*conn // FIFO; jobs[0] is being handed out
 	pos     int        // next member of jobs[0]
 	workers int        // attached workers
 }
 
-// poolJob is the members of one post that the pool writes to.
-type poolJob struct{ conns []*conn }
+// A job is the members of one post that the pool writes to: a list from
+// connSlices, which returns there once the pool has handed them all out.
 
 // poolStall is how long a worker may spend on one member before the pool
 // replaces it.
 const poolStall = 10 * time.Millisecond
-
-var poolJobs = sync.Pool{New: func() any { return new(poolJob) }}
-
-func (p *writerPool) getJob() *poolJob { return poolJobs.Get().(*poolJob) }
-
-func putJob(j *poolJob) {
-	if cap(j.conns) > maxPooledConnSlice {
-		return
-	}
-	clear(j.conns)
-	j.conns = j.conns[:0]
-	poolJobs.Put(j)
-}
 
 func poolSize() int { return max(2, runtime.GOMAXPROCS(0)) }
 
 // submit queues job and starts workers for it. Every member of job holds a
 // count in r.wg, so r.wg cannot reach zero before the workers started here
 // have added theirs.
-func (p *writerPool) submit(r *Router, job *poolJob) {
-	if len(job.conns) == 0 {
-		putJob(job)
+func (p *writerPool) submit(r *Router, job *[]*conn) {
+	if len(*job) == 0 {
+		putConnSlice(job)
 		return
 	}
 	p.mu.Lock()
 	p.jobs = append(p.jobs, job)
-	n := min(poolSize()-p.workers, len(job.conns))
+	n := min(poolSize()-p.workers, len(*job))
 	p.workers += max(n, 0)
 	r.wg.Add(max(n, 0))
 	p.mu.Unlock()
@@ -74,18 +61,18 @@ func (p *writerPool) submit(r *Router, job *poolJob) {
 func (p *writerPool) nextLocked() *conn {
 	for len(p.jobs) > 0 {
 		j := p.jobs[0]
-		if p.pos < len(j.conns) {
-			c := j.conns[p.pos]
+		if p.pos < len(*j) {
+			c := (*j)[p.pos]
 			p.pos++
 			return c
 		}
-		p.jobs[0] = nil
-		p.jobs = p.jobs[1:]
-		if len(p.jobs) == 0 {
-			p.jobs = p.jobs[:0:0]
-		}
+		// Shift rather than reslice, so that the array is reused: there
+		// are rarely more than a few jobs.
+		n := copy(p.jobs, p.jobs[1:])
+		p.jobs[n] = nil
+		p.jobs = p.jobs[:n]
 		p.pos = 0
-		putJob(j)
+		putConnSlice(j)
 	}
 	return nil
 }

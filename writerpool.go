@@ -2,6 +2,7 @@ package wsroute
 
 import (
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 )
@@ -17,19 +18,27 @@ import (
 // about GOMAXPROCS of them and each exits when it finds nothing to do.
 //
 // A member whose socket accepts no data would hold its worker in a write. A
-// worker busy with one member for longer than poolStall is detached: it
-// leaves the pool, finishes that member alone, as the member's own writer
-// would, and exits; a new worker takes its place. So stuck sockets cost a
-// goroutine each, as they would without the pool, and never stall it.
+// watchdog timer, armed while the pool has work, detaches every worker that
+// has spent more than poolStall on one member: the worker leaves the pool,
+// finishes that member alone, as the member's own writer would, and exits;
+// a new worker takes its place. So stuck sockets cost a goroutine each, as
+// they would without the pool, and never stall it.
 type writerPool struct {
-	mu      sync.Mutex
-	jobs    []*[]*conn // FIFO; jobs[0] is being handed out
-	pos     int        // next member of jobs[0]
-	workers int        // attached workers
+	mu       sync.Mutex
+	r        *Router
+	jobs     []*[]*conn    // FIFO of members lists from connSlices; jobs[0] is being handed out
+	pos      int           // next member of jobs[0]
+	workers  []*poolWorker // attached workers
+	watch    *time.Timer   // the watchdog, running while watching
+	watching bool
 }
 
-// A job is the members of one post that the pool writes to: a list from
-// connSlices, which returns there once the pool has handed them all out.
+// poolWorker is one worker's state, guarded by the pool's mu.
+type poolWorker struct {
+	busy     bool      // on a member
+	since    time.Time // when it took that member
+	detached bool
+}
 
 // poolStall is how long a worker may spend on one member before the pool
 // replaces it.
@@ -46,18 +55,39 @@ func (p *writerPool) submit(r *Router, job *[]*conn) {
 		return
 	}
 	p.mu.Lock()
+	p.r = r
 	p.jobs = append(p.jobs, job)
-	n := min(poolSize()-p.workers, len(*job))
-	p.workers += max(n, 0)
-	r.wg.Add(max(n, 0))
+	n := max(min(poolSize()-len(p.workers), len(*job)), 0)
+	started := p.startLocked(n)
+	if !p.watching {
+		p.watching = true
+		if p.watch == nil {
+			p.watch = time.AfterFunc(poolStall, p.check)
+		} else {
+			p.watch.Reset(poolStall)
+		}
+	}
 	p.mu.Unlock()
-	for range n {
-		go p.work(r)
+	for _, w := range started {
+		go p.work(r, w)
 	}
 }
 
-// next returns the next member to write to, or nil when there is none; then
-// the worker has left the pool.
+// startLocked makes n workers, counted in r.wg, for the caller to start.
+func (p *writerPool) startLocked(n int) []*poolWorker {
+	if n == 0 {
+		return nil
+	}
+	ws := make([]*poolWorker, n)
+	for i := range ws {
+		ws[i] = &poolWorker{}
+	}
+	p.workers = append(p.workers, ws...)
+	p.r.wg.Add(n)
+	return ws
+}
+
+// nextLocked returns the next member to write to, or nil when there is none.
 func (p *writerPool) nextLocked() *conn {
 	for len(p.jobs) > 0 {
 		j := p.jobs[0]
@@ -77,67 +107,69 @@ func (p *writerPool) nextLocked() *conn {
 	return nil
 }
 
-// poolWorker is one worker's state, shared with its stall timer.
-type poolWorker struct {
-	p        *writerPool
-	r        *Router
-	busy     bool // on a member; guarded by p.mu
-	since    time.Time
-	detached bool
-	timer    *time.Timer
-}
-
-func (p *writerPool) work(r *Router) {
+func (p *writerPool) work(r *Router, w *poolWorker) {
 	defer r.wg.Done()
-	w := &poolWorker{p: p, r: r}
-	w.timer = time.AfterFunc(time.Hour, w.stalled)
-	w.timer.Stop()
-	defer w.timer.Stop()
 	for {
 		p.mu.Lock()
 		c := p.nextLocked()
 		if c == nil {
-			p.workers--
+			p.removeLocked(w)
 			p.mu.Unlock()
 			return
 		}
 		w.busy, w.since = true, time.Now()
 		p.mu.Unlock()
-		w.timer.Reset(poolStall)
 
 		c.writeLoop() // done with c when it returns: it cleared c.writing and its r.wg count
 		c.clearSlot()
 
-		w.timer.Stop()
 		p.mu.Lock()
 		w.busy = false
 		detached := w.detached
 		p.mu.Unlock()
 		if detached {
-			return // the pool replaced this worker when it detached it
+			return // the watchdog replaced this worker when it detached it
 		}
 	}
 }
 
-// stalled runs on the timer's goroutine when a worker has spent poolStall on
-// one member: the worker leaves the pool, and another takes its place if
-// there is work waiting.
-func (w *poolWorker) stalled() {
-	p := w.p
-	p.mu.Lock()
-	if !w.busy || w.detached || time.Since(w.since) < poolStall {
-		p.mu.Unlock()
-		return
+func (p *writerPool) removeLocked(w *poolWorker) {
+	if i := slices.Index(p.workers, w); i >= 0 {
+		p.workers = slices.Delete(p.workers, i, i+1)
 	}
-	w.detached = true
-	p.workers--
-	start := len(p.jobs) > 0
-	if start {
-		p.workers++
-		w.r.wg.Add(1) // w holds its count until it exits, so r.wg is above zero
+}
+
+// check is the watchdog: it runs on a timer goroutine every poolStall while
+// the pool has work, detaches the workers stuck on one member, and starts
+// as many new ones while members wait.
+func (p *writerPool) check() {
+	p.mu.Lock()
+	now := time.Now()
+	n := 0
+	for i := 0; i < len(p.workers); {
+		w := p.workers[i]
+		if w.busy && now.Sub(w.since) >= poolStall {
+			w.detached = true
+			p.workers = slices.Delete(p.workers, i, i+1)
+			n++
+			continue
+		}
+		i++
+	}
+	r := p.r
+	var started []*poolWorker
+	if len(p.jobs) > 0 {
+		// The detached workers still hold their r.wg counts, so r.wg is
+		// above zero.
+		started = p.startLocked(n)
+	}
+	if len(p.workers) > 0 || len(p.jobs) > 0 {
+		p.watch.Reset(poolStall)
+	} else {
+		p.watching = false
 	}
 	p.mu.Unlock()
-	if start {
-		go p.work(w.r)
+	for _, w := range started {
+		go p.work(r, w)
 	}
 }

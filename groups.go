@@ -30,7 +30,7 @@ import (
 // skipped and counted, the others get the frame. The frames are written by a
 // small pool of writer goroutines (about GOMAXPROCS) shared by all of the
 // router's connections, never by a goroutine per member per post; a member
-// whose socket accepts no data holds one writer for at most a few
+// whose socket accepts no data holds one writer for 10 to 20
 // milliseconds before the pool replaces that writer, which is left to finish
 // with that member alone.
 //

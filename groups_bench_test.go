@@ -1,3 +1,5 @@
+//go:build linux || darwin
+
 package wsroute_test
 
 import (
@@ -149,10 +151,6 @@ func raiseOpenFileLimit() {
 		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
 	}
 }
-
-// fanOutEnv, set to "addr n", makes the test binary the client process of
-// BenchmarkFanOut (see TestMain).
-const fanOutEnv = "WSROUTE_FANOUT_CLIENT"
 
 // fanOutClient opens n raw WebSocket connections to addr, prints "ready",
 // then writes one byte to stdout each time every connection has read one

@@ -18,7 +18,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/wsroute/wsroute"
@@ -101,21 +100,6 @@ func mapString(m map[string]int) string {
 		parts[i] = fmt.Sprintf("%s %d", k, m[k])
 	}
 	return strings.Join(parts, ", ")
-}
-
-// RaiseOpenFileLimit raises the soft limit on open files to the hard limit
-// and returns the limit in force.
-func RaiseOpenFileLimit() uint64 {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-		return 0
-	}
-	if l.Cur < l.Max {
-		l.Cur = l.Max
-		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
-		_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l)
-	}
-	return l.Cur
 }
 
 const (

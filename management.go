@@ -85,6 +85,10 @@ type ManagementOptions struct {
 	// client is not told in detail) and errors of the ConnectionManager (at
 	// Error). Default: nothing is logged.
 	Logger *slog.Logger
+
+	// Observer, when set, is told of every request answered, with its
+	// method and status (see [Observer.ManagementCall]). Default nil.
+	Observer Observer
 }
 
 const (
@@ -229,6 +233,7 @@ func NewManagementHandler(cm ConnectionManager, opts *ManagementOptions) http.Ha
 		insecure:     o.InsecureSkipAuthentication,
 		maxBody:      o.MaxBodySize,
 		log:          o.Logger,
+		obs:          o.Observer,
 	}
 	if h.maxBody == 0 {
 		h.maxBody = defaultManagementMaxBody
@@ -274,6 +279,7 @@ type managementHandler struct {
 	insecure     bool
 	maxBody      int64
 	log          *slog.Logger
+	obs          Observer // nil unless ManagementOptions.Observer
 }
 
 var _ http.Handler = (*managementHandler)(nil)
@@ -288,6 +294,8 @@ type mgmtError struct {
 func (h *managementHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	requestID := newManagementRequestID()
 	w.Header().Set(headerRequestID, requestID)
+	w, observed := h.observe(w, r, requestID)
+	defer observed()
 
 	// 1. Who is calling: everything that does not need the body.
 	sig, e, reason := h.authenticateHeaders(r)

@@ -130,6 +130,11 @@ type Options struct {
 	// "$context.authorizer.usageIdentifierKey", the
 	// AuthorizerResult.UsageIdentifierKey the Authorizer returned.
 	APIKeySelectionExpression string
+
+	// Observer, when set, is told of every upgrade request, event, frame
+	// and close, for metrics, traces and access logs (see [Observer]).
+	// Default nil: nothing is observed, at the cost of a nil check.
+	Observer Observer
 }
 
 // AuthorizerResult is what an Authorizer grants a connection.

@@ -171,6 +171,8 @@ func (r *Router) Connections() ConnectionManager { return r.cm }
 // check, the authorizer and the $connect route, completes the handshake, and
 // returns; the connection is then served on goroutines of its own.
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	w, req, observed := r.observeUpgrade(w, req)
+	defer observed()
 	if status, msg := checkHandshake(req); status != 0 {
 		if status == http.StatusUpgradeRequired {
 			w.Header().Set("Connection", "Upgrade")
@@ -211,6 +213,7 @@ func (r *Router) serveHandshake(w http.ResponseWriter, req *http.Request) {
 	now := time.Now()
 	c := r.newConn(req, now)
 	ev := c.connectEvent(req, now)
+	r.bindUpgrade(w, c, ev)
 
 	if r.opts.Authorizer != nil {
 		status, msg := r.authorize(req, c, ev)
@@ -227,7 +230,7 @@ func (r *Router) serveHandshake(w http.ResponseWriter, req *http.Request) {
 	subprotocol := ""
 	if h := r.route(RouteConnect); h != nil {
 		ctx := ContextWithConnections(req.Context(), r.cm)
-		resp, err := r.call(ctx, h, ev)
+		resp, err := c.handle(ctx, h, ev)
 		if err != nil {
 			status, msg := integrationFailure(err)
 			writeJSONMessage(w, status, msg)
@@ -267,6 +270,7 @@ func (r *Router) serveHandshake(w http.ResponseWriter, req *http.Request) {
 	if subprotocol != "" && ws.Subprotocol() != subprotocol {
 		r.log.Warn("wsroute: $connect chose a subprotocol the client did not offer", "connectionId", c.id, "subprotocol", subprotocol)
 	}
+	c.accepted()
 	c.start(ws, hw.conn)
 }
 
@@ -276,7 +280,7 @@ func (r *Router) call(ctx context.Context, h Handler, req *Request) (resp *Respo
 		if p := recover(); p != nil {
 			r.log.Error("wsroute: handler panicked", "routeKey", req.RequestContext.RouteKey,
 				"connectionId", req.RequestContext.ConnectionID, "panic", p, "stack", string(debug.Stack()))
-			resp, err = nil, fmt.Errorf("wsroute: handler panicked: %v", p)
+			resp, err = nil, fmt.Errorf("%w: %v", errPanicked, p)
 		}
 	}()
 	resp, err = h.ServeEvent(ctx, req)

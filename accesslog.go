@@ -124,4 +124,3 @@ func (a *accessLog) ManagementCall(req *http.Request, call *ManagementCall) {
 		slog.String("identity.sourceIp", remoteIP(req.RemoteAddr)),
 		slog.Int64("responseLatency", call.Duration.Milliseconds()))
 }
-

@@ -25,9 +25,11 @@ import (
 //
 //  1. Upgrade, on the goroutine serving the upgrade request, when
 //     [Router.ServeHTTP] is entered.
-//  2. End for the CONNECT event, on the same goroutine, when the request is
-//     answered: status 200 before the connection starts serving, or the
-//     refusal's status. Nothing more follows a refusal.
+//  2. End for the CONNECT event, on the same goroutine: status 200 when
+//     $connect has accepted the connection, before the handshake response
+//     is written (a handshake that then fails ends as a close with 1006);
+//     or the refusal's status, once it is written. Nothing more follows a
+//     refusal.
 //  3. For each message, on the connection's read goroutine: Frame (inbound),
 //     then Start and End around the handler (End alone when the message
 //     was refused before a handler ran), then Frame (outbound) for the
@@ -226,6 +228,7 @@ func (u *upgradeObs) Unwrap() http.ResponseWriter { return u.ResponseWriter }
 // done reports the CONNECT event, unless accepted already did.
 func (u *upgradeObs) done() {
 	if u.ended {
+		u.ResponseWriter, u.req = nil, nil // the connection keeps only state
 		return
 	}
 	if u.res.Status == 0 || u.res.Status == http.StatusSwitchingProtocols {
@@ -237,7 +240,7 @@ func (u *upgradeObs) done() {
 func (u *upgradeObs) end() {
 	u.ended = true
 	u.o.End(u.ctx, u.state, u.ev, &u.res)
-	u.ResponseWriter, u.req, u.ctx, u.ev = nil, nil, nil, nil // the connection keeps only state
+	u.ctx, u.ev = nil, nil
 }
 
 // bindUpgrade ties the upgrade request's observation to its connection,
@@ -259,8 +262,8 @@ func (r *Router) bindUpgrade(w http.ResponseWriter, c *conn, ev *Request) {
 	}
 }
 
-// accepted reports the CONNECT event as a success, before the connection
-// starts serving.
+// accepted reports the CONNECT event as a success once the connection is
+// reachable, before the handshake response is written.
 func (c *conn) accepted() {
 	if u := c.obs; u != nil {
 		u.res.Status = http.StatusOK

@@ -254,6 +254,7 @@ func (r *Router) serveHandshake(w http.ResponseWriter, req *http.Request) {
 	// Reachable from here on, before the client learns it is connected:
 	// frames posted now wait in the queue until the socket exists.
 	c.register()
+	c.accepted()
 
 	hw := &hijackWriter{ResponseWriter: w}
 	ao := &websocket.AcceptOptions{InsecureSkipVerify: true} // the origin was checked above
@@ -270,7 +271,6 @@ func (r *Router) serveHandshake(w http.ResponseWriter, req *http.Request) {
 	if subprotocol != "" && ws.Subprotocol() != subprotocol {
 		r.log.Warn("wsroute: $connect chose a subprotocol the client did not offer", "connectionId", c.id, "subprotocol", subprotocol)
 	}
-	c.accepted()
 	c.start(ws, hw.conn)
 }
 

@@ -87,10 +87,14 @@ type Options struct {
 type Observer struct {
 	wsroute.NopObserver
 
-	tracer   trace.Tracer
-	prop     propagation.TextMapPropagator
-	linkOnly bool
-	base     attribute.Set // api, stage
+	tracer     trace.Tracer
+	prop       propagation.TextMapPropagator
+	linkOnly   bool
+	api, stage string
+	baseOpt    metric.MeasurementOption // api, stage
+	inOpt      metric.MeasurementOption // api, stage, direction=in
+	outOpt     metric.MeasurementOption // api, stage, direction=out
+	opts       sync.Map                 // "key=value" → api, stage, key=value; bounded by routes, statuses and codes
 
 	conns sync.Map // connection ID → trace.SpanContext of $connect, while open
 
@@ -127,8 +131,12 @@ func New(opts *Options) (*Observer, error) {
 		tracer:   o.TracerProvider.Tracer(scope),
 		prop:     o.Propagator,
 		linkOnly: o.LinkOnly,
-		base:     attribute.NewSet(attribute.String("api", o.API), attribute.String("stage", o.Stage)),
+		api:      o.API,
+		stage:    o.Stage,
 	}
+	ob.baseOpt = metric.WithAttributeSet(attribute.NewSet(attribute.String("api", o.API), attribute.String("stage", o.Stage)))
+	ob.inOpt = ob.with("direction", "in")
+	ob.outOpt = ob.with("direction", "out")
 	m := o.MeterProvider.Meter(scope)
 	var errs []error
 	counter := func(name, desc string) metric.Int64Counter {
@@ -156,6 +164,19 @@ func New(opts *Options) (*Observer, error) {
 		return nil, err
 	}
 	return ob, nil
+}
+
+// with returns the measurement option of the attributes api, stage and
+// key=value, made once per key and value.
+func (o *Observer) with(key, value string) metric.MeasurementOption {
+	k := key + "=" + value
+	if v, ok := o.opts.Load(k); ok {
+		return v.(metric.MeasurementOption)
+	}
+	opt := metric.WithAttributeSet(attribute.NewSet(attribute.String("api", o.api), attribute.String("stage", o.stage),
+		attribute.String(key, value)))
+	o.opts.Store(k, opt)
+	return opt
 }
 
 // connState is what the router keeps per connection: the $connect span's
@@ -233,45 +254,43 @@ func (o *Observer) End(ctx context.Context, state any, ev *wsroute.Request, res 
 	span.End()
 
 	bg := context.Background()
-	base := metric.WithAttributeSet(o.base)
-	routeAttr := metric.WithAttributes(attribute.String("route", route))
+	routeAttr := o.with("route", route)
 	switch typ {
 	case wsroute.EventConnect:
-		o.connects.Add(bg, 1, base, metric.WithAttributes(attribute.String("status", strconv.Itoa(res.Status))))
+		o.connects.Add(bg, 1, o.with("status", strconv.Itoa(res.Status)))
 		if res.Status == http.StatusOK {
-			o.open.Add(bg, 1, base)
+			o.open.Add(bg, 1, o.baseOpt)
 			if s, ok := state.(*connState); ok && ev != nil {
 				o.conns.Store(ev.RequestContext.ConnectionID, s.sc)
 			}
 		}
 	case wsroute.EventMessage:
-		o.received.Add(bg, 1, base, routeAttr)
+		o.received.Add(bg, 1, routeAttr)
 	}
 	if res.Integrated {
-		o.latency.Record(bg, res.IntegrationLatency.Seconds(), base, routeAttr)
+		o.latency.Record(bg, res.IntegrationLatency.Seconds(), routeAttr)
 	}
 	switch {
 	case res.ClientError():
-		o.clientErr.Add(bg, 1, base, routeAttr)
+		o.clientErr.Add(bg, 1, routeAttr)
 	case res.IntegrationError():
-		o.integrationErr.Add(bg, 1, base, routeAttr)
+		o.integrationErr.Add(bg, 1, routeAttr)
 	case res.ExecutionError():
-		o.executeErr.Add(bg, 1, base, routeAttr)
+		o.executeErr.Add(bg, 1, routeAttr)
 	}
 }
 
 // Frame counts a data frame.
 func (o *Observer) Frame(_ any, f wsroute.FrameInfo) {
 	bg := context.Background()
-	base := metric.WithAttributeSet(o.base)
 	switch {
 	case !f.Outbound:
-		o.bytes.Add(bg, int64(f.Size), base, metric.WithAttributes(attribute.String("direction", "in")))
+		o.bytes.Add(bg, int64(f.Size), o.inOpt)
 	case f.Err == nil:
-		o.sent.Add(bg, 1, base)
-		o.bytes.Add(bg, int64(f.Size), base, metric.WithAttributes(attribute.String("direction", "out")))
+		o.sent.Add(bg, 1, o.baseOpt)
+		o.bytes.Add(bg, int64(f.Size), o.outOpt)
 	case errors.Is(f.Err, wsroute.ErrLimitExceeded):
-		o.drops.Add(bg, 1, base)
+		o.drops.Add(bg, 1, o.baseOpt)
 	}
 }
 
@@ -279,9 +298,8 @@ func (o *Observer) Frame(_ any, f wsroute.FrameInfo) {
 func (o *Observer) Closed(_ any, connectionID string, code int, _ string) {
 	o.conns.Delete(connectionID)
 	bg := context.Background()
-	base := metric.WithAttributeSet(o.base)
-	o.open.Add(bg, -1, base)
-	o.closes.Add(bg, 1, base, metric.WithAttributes(attribute.String("code", strconv.Itoa(code))))
+	o.open.Add(bg, -1, o.baseOpt)
+	o.closes.Add(bg, 1, o.with("code", strconv.Itoa(code)))
 }
 
 // ManagementCall records the span of a management call and counts it.
@@ -300,6 +318,16 @@ func (o *Observer) ManagementCall(req *http.Request, call *wsroute.ManagementCal
 		span.SetStatus(codes.Error, http.StatusText(call.Status))
 	}
 	span.End(trace.WithTimestamp(call.Start.Add(call.Duration)))
-	o.mgmt.Add(context.Background(), 1, metric.WithAttributeSet(o.base), metric.WithAttributes(
-		attribute.String("method", call.Method), attribute.String("status", strconv.Itoa(call.Status))))
+	o.mgmt.Add(context.Background(), 1, metric.WithAttributeSet(attribute.NewSet(attribute.String("api", o.api),
+		attribute.String("stage", o.stage), attribute.String("method", method(call.Method)),
+		attribute.String("status", strconv.Itoa(call.Status)))))
+}
+
+// method bounds the method label: a client may send any method.
+func method(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodPost, http.MethodDelete:
+		return m
+	}
+	return "OTHER"
 }

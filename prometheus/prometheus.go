@@ -180,9 +180,18 @@ func (c *Collector) Closed(_ any, _ string, code int, _ string) {
 
 // ManagementCall counts a management API call.
 func (c *Collector) ManagementCall(_ *http.Request, call *wsroute.ManagementCall) {
-	c.mgmt.WithLabelValues(call.Method, strconv.Itoa(call.Status)).Inc()
+	c.mgmt.WithLabelValues(method(call.Method), strconv.Itoa(call.Status)).Inc()
 }
 
 // OpenConnections returns the gauge of open connections, to read in tests
 // or alerts of your own.
 func (c *Collector) OpenConnections() prom.Gauge { return c.open }
+
+// method bounds the method label: a client may send any method.
+func method(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodPost, http.MethodDelete:
+		return m
+	}
+	return "OTHER"
+}

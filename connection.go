@@ -316,8 +316,8 @@ func (c *conn) dispatch(body string, binary bool, now time.Time) {
 	}
 	messageID, requestID := r.ids.pair()
 	if h == nil {
-		c.reply(frame{data: errorFrame("Forbidden", c.id, requestID)})
 		c.refused(key, requestID, messageID, now, http.StatusForbidden)
+		c.reply(frame{data: errorFrame("Forbidden", c.id, requestID)})
 		return
 	}
 	ev := c.event(key, EventMessage, requestID, now)

@@ -33,7 +33,8 @@ import (
 //  3. For each message, on the connection's read goroutine: Frame (inbound),
 //     then Start and End around the handler (End alone when the message
 //     was refused before a handler ran), then Frame (outbound) for the
-//     handler's reply.
+//     handler's reply or the error frame (which comes before End for a
+//     message an IAM policy or a usage plan refused).
 //  4. Frame (outbound), for each PostToConnection, on the poster's
 //     goroutine, at any time while the connection is open.
 //  5. Closed, once, on the read goroutine; then Start and End for the

@@ -238,7 +238,7 @@ func TestMetrics(t *testing.T) {
 					case "stage":
 						require.Equal(t, "prod", kv.Value.AsString())
 					default:
-						parts = append(parts, string(kv.Key)+"="+kv.Value.Emit())
+						parts = append(parts, string(kv.Key)+"="+kv.Value.String())
 					}
 				}
 				return m.Name + "{" + strings.Join(parts, ",") + "}"

@@ -46,7 +46,9 @@ import (
 // Embed [NopObserver] in an implementation to stay source compatible when
 // methods are added.
 type Observer interface {
-	// Upgrade is called when an upgrade request arrives, before any check.
+	// Upgrade is called when a request reaches [Router.ServeHTTP], before
+	// any check: a request that is not a WebSocket handshake is refused
+	// (426) and reported like any other refusal.
 	// It returns the context for the rest of the request (the Authorizer
 	// and $connect see it as the request's context) and a state value that
 	// the router keeps with the connection and passes to every later call

@@ -21,9 +21,10 @@ import (
 // router's own connections; [NewManagementHandler] serves any ConnectionManager
 // over HTTP. Implementations are safe for concurrent use.
 type ConnectionManager interface {
-	// PostToConnection sends data to the connection as one text frame. It
-	// queues the frame and returns without waiting for the client. It returns
-	// ErrGone, ErrLimitExceeded or ErrPayloadTooLarge.
+	// PostToConnection sends data to the connection as one text frame, or
+	// as one binary frame when data is not valid UTF-8.
+	// It queues the frame and returns without waiting for the client. It
+	// returns ErrGone, ErrLimitExceeded or ErrPayloadTooLarge.
 	PostToConnection(ctx context.Context, connectionID string, data []byte) error
 
 	// GetConnection describes the connection, or returns ErrGone.
@@ -46,11 +47,16 @@ func ContextWithConnections(ctx context.Context, cm ConnectionManager) context.C
 }
 
 // ConnectionsFromContext returns the ConnectionManager of the router that is
-// running the handler ctx was passed to, or nil when ctx did not come from a
-// router.
+// running the handler ctx was passed to. It never returns nil: when ctx did
+// not come from a router (a handler called directly, in a unit test that
+// forgot [ContextWithConnections]), it returns a ConnectionManager whose
+// methods panic with a message that says what to do. [LookupConnections]
+// reports whether ctx carries one.
 func ConnectionsFromContext(ctx context.Context) ConnectionManager {
-	cm, _ := ctx.Value(connectionsKey{}).(ConnectionManager)
-	return cm
+	if cm, ok := LookupConnections(ctx); ok {
+		return cm
+	}
+	return noConnections{}
 }
 
 // Close reasons, as API Gateway reports them in $disconnect events.
@@ -75,6 +81,7 @@ const (
 type frame struct {
 	data   string
 	binary bool
+	done   chan struct{} // when not nil, closed once the frame is written or dropped
 }
 
 // conn is one accepted connection. Its read loop runs on a goroutine of its
@@ -91,19 +98,24 @@ type conn struct {
 	authorizer  map[string]any
 	auth        *connAuth     // per-message IAM policy and usage plan; nil without them
 	lastActive  atomic.Int64  // unix nanoseconds of the last message either way
-	handling    atomic.Uint64 // odd while the read loop runs a handler, reading no pongs
+	handling    atomic.Uint64 // odd while the read loop runs a handler or waits for its reply to leave, reading no pongs
 	writeSince  atomic.Int64  // unix nanoseconds the write under way began; 0 when none
+	readSince   atomic.Int64  // unix nanoseconds the read loop began to read the next message; 0 while it does not read
+	wire        *wireConn     // the socket as the transport reads it; set by the handshake
 
 	mu        sync.Mutex
 	state     connState
 	code      websocket.StatusCode // why the router closed it, once state > stateOpen
 	reason    string
 	closeSent bool    // the writer has begun the close handshake
+	guessed   bool    // code and reason are a failed write's guess, which the read loop's outcome replaces
 	writing   bool    // a goroutine owns writes: the reader replying, or the writer
 	queue     []frame // frames waiting for the writer
 	queued    int     // bytes in queue
 	timer     *time.Timer
 	nextPing  time.Time
+
+	slot [1]frame // the queue's storage for a group post to an idle connection; guarded by mu (groups.go)
 
 	obs *upgradeObs // the Observer's state of the connection; nil without one
 }
@@ -197,7 +209,9 @@ func (c *conn) register() {
 	c.writing = true
 	if !c.r.conns.add(c) {
 		c.close(websocket.StatusGoingAway, reasonGoingAway) // Shutdown has begun
+		return
 	}
+	c.backplaneHold()
 }
 
 // start serves the connection once the handshake is complete: the read loop
@@ -223,6 +237,7 @@ func (c *conn) start(ws *websocket.Conn, nc net.Conn) {
 func (c *conn) readLoop() {
 	defer c.r.wg.Done()
 	for {
+		c.readResumes()
 		typ, rd, err := c.ws.Reader(context.Background())
 		if err != nil {
 			c.finish(c.readError(err))
@@ -234,6 +249,7 @@ func (c *conn) readLoop() {
 			c.finish(c.readError(err))
 			return
 		}
+		c.readSince.Store(0) // the read loop reads no more until the next message
 		now := time.Now()
 		c.lastActive.Store(now.UnixNano())
 		c.observeFrame(false, buf.Len(), 0, nil)
@@ -277,6 +293,9 @@ func (c *conn) isOpen() bool {
 // readError maps the error that ended the read loop to the code and reason
 // that $disconnect reports when the router did not start the close itself.
 func (c *conn) readError(err error) (websocket.StatusCode, string) {
+	if code, reason, ok := c.refusedFrame(err); ok {
+		return code, reason
+	}
 	if errors.Is(err, websocket.ErrMessageTooBig) {
 		c.r.log.Info("wsroute: message over the size limit", "connectionId", c.id, "limit", c.r.opts.MaxMessageSize)
 		c.close(websocket.StatusMessageTooBig, reasonTooBig)
@@ -389,12 +408,20 @@ func (c *conn) startWriterLocked() {
 func (c *conn) reply(f frame) {
 	c.mu.Lock()
 	if c.writing || len(c.queue) > 0 || c.state != stateOpen {
+		// Wait until the writer has written it: the read loop must not
+		// read on, and answer a close frame that follows, before the reply
+		// to the message that came first has left.
+		f.done = make(chan struct{})
 		err := c.enqueueLocked(f)
 		c.observeFrame(true, len(f.data), len(c.queue), err)
 		c.mu.Unlock()
 		if err != nil {
 			c.r.log.Warn("wsroute: reply dropped", "connectionId", c.id, "err", err)
+			return
 		}
+		c.handling.Add(1) // no pong is read meanwhile, as while a handler runs
+		<-f.done
+		c.handling.Add(1)
 		return
 	}
 	c.writing = true
@@ -428,7 +455,7 @@ func (c *conn) write(f frame) bool {
 	err := c.ws.Write(context.Background(), typ, unsafe.Slice(unsafe.StringData(f.data), len(f.data)))
 	c.writeSince.Store(0)
 	if err != nil {
-		c.abort(websocket.StatusAbnormalClosure, "")
+		c.writeFailed()
 		return false
 	}
 	return true
@@ -442,6 +469,7 @@ func (c *conn) writeLoop() {
 	for {
 		c.mu.Lock()
 		if !ok {
+			releaseFrames(c.queue)
 			c.queue, c.queued = nil, 0
 		}
 		if len(c.queue) == 0 {
@@ -463,9 +491,13 @@ func (c *conn) writeLoop() {
 		batch := c.queue
 		c.queue, c.queued = nil, 0
 		c.mu.Unlock()
-		for _, f := range batch {
+		for i, f := range batch {
 			if ok = c.write(f); !ok {
+				releaseFrames(batch[i:])
 				break
+			}
+			if f.done != nil {
+				close(f.done)
 			}
 		}
 	}
@@ -502,13 +534,15 @@ func (c *conn) abort(code websocket.StatusCode, reason string) {
 func (c *conn) finish(code websocket.StatusCode, reason string) {
 	c.mu.Lock()
 	wasOpen := c.state == stateOpen
-	if !wasOpen {
+	if !wasOpen && !c.guessed {
 		code, reason = c.code, c.reason // the router's reason wins
 	}
 	c.state = stateClosed
 	c.stopTimerLocked()
 	c.mu.Unlock()
 	c.r.conns.remove(c)
+	c.backplaneRelease()
+	c.r.groups.leaveAll(c) // before $disconnect runs: it is in no group any more
 	if wasOpen && c.ws != nil {
 		// The client closed or the network failed, and no close is under
 		// way: release the socket. This does not wait.
@@ -539,11 +573,16 @@ func (c *conn) info() *Connection {
 		ConnectedAt:  c.connectedAt,
 		LastActiveAt: time.Unix(0, c.lastActive.Load()).Truncate(time.Millisecond),
 		Identity:     Identity{SourceIP: c.identity.SourceIP, UserAgent: c.identity.UserAgent}, // as API Gateway
+		Authorizer:   c.authorizer,
 	}
 }
 
-// localConnections is the ConnectionManager of a Router's own connections.
-type localConnections struct{ r *Router }
+// localConnections is the ConnectionManager of a Router's own connections,
+// which hands other IDs to the Backplane unless heldOnly is set.
+type localConnections struct {
+	r        *Router
+	heldOnly bool
+}
 
 var _ ConnectionManager = (*localConnections)(nil)
 
@@ -556,6 +595,9 @@ func (m *localConnections) PostToConnection(ctx context.Context, connectionID st
 	}
 	c := m.r.conns.get(connectionID)
 	if c == nil {
+		if b := m.remote(); b != nil {
+			return b.PostToConnection(ctx, connectionID, data)
+		}
 		return ErrGone
 	}
 	return c.post(frame{data: string(data), binary: !utf8.Valid(data)})
@@ -566,6 +608,9 @@ func (m *localConnections) GetConnection(ctx context.Context, connectionID strin
 		return nil, err
 	}
 	c := m.r.conns.get(connectionID)
+	if b := m.remote(); c == nil && b != nil {
+		return b.GetConnection(ctx, connectionID)
+	}
 	if c == nil || !c.isOpen() {
 		return nil, ErrGone
 	}
@@ -577,6 +622,9 @@ func (m *localConnections) DeleteConnection(ctx context.Context, connectionID st
 		return err
 	}
 	c := m.r.conns.get(connectionID)
+	if b := m.remote(); c == nil && b != nil {
+		return b.DeleteConnection(ctx, connectionID)
+	}
 	if c == nil || !c.close(websocket.StatusNormalClosure, reasonNormal) {
 		return ErrGone
 	}

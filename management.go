@@ -83,7 +83,8 @@ type ManagementOptions struct {
 
 	// Logger receives refused requests (at Info, with the reason, which the
 	// client is not told in detail) and errors of the ConnectionManager (at
-	// Error). Default: nothing is logged.
+	// Error). Default: [slog.Default]; pass slog.New(slog.DiscardHandler) to
+	// log nothing.
 	Logger *slog.Logger
 
 	// Observer, when set, is told of every request answered, with its
@@ -119,6 +120,7 @@ const (
 	msgBadToken       = "Invalid bearer token"
 	msgAuthTooLong    = "Authorization header too long"
 	msgSigMalformed   = "Malformed SigV4 signature"
+	msgSigUnknownKey  = "The security token included in the request is invalid."
 	msgSigMismatch    = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."
 	msgSigUnsigned    = "Unsigned payloads are not accepted: sign the request body"
 	msgSigPayloadHash = "The x-amz-content-sha256 header does not match the request body"
@@ -159,6 +161,18 @@ const (
 //	GET    …/@connections/{connectionId}   → 200 {"connectedAt":…,"identity":{…},"lastActiveAt":…}
 //	DELETE …/@connections/{connectionId}   → 204
 //
+// When cm has groups (a method Groups() [GroupManager], as the
+// ConnectionManager of a [Router] has), it also serves the group paths:
+//
+//	POST   …/@groups/{group}                        body: the message → 200 {"delivered":2,"skipped":0,"gone":0}
+//	GET    …/@groups/{group}/members                → 200 {"members":["…"]}
+//	PUT    …/@groups/{group}/members/{connectionId} → 204 (join)
+//	DELETE …/@groups/{group}/members/{connectionId} → 204 (leave)
+//	POST   …/@broadcast                             body: the message → 200, as a group post
+//
+// with the same authentication and error shapes; an invalid group name gets
+// 400 BadRequestException.
+//
 // The path is percent-decoded segment by segment: "@" or "%40", "=" or
 // "%3D". An SDK given the endpoint "http://host:port/prod" sends
 // "/prod/@connections/L0SM9cOFvHcCIhw%3D".
@@ -182,9 +196,9 @@ const (
 //   - 413 PayloadTooLargeException: a body over MaxBodySize (not read), or
 //     [ErrPayloadTooLarge] from cm.
 //   - 429 LimitExceededException: [ErrLimitExceeded] from cm.
-//   - 503 ServiceUnavailableException: cm returned context.Canceled or
-//     [ErrRouterClosed]; 504 GatewayTimeoutException: it returned
-//     context.DeadlineExceeded; 500 InternalServerErrorException: any other
+//   - 503 ServiceUnavailableException: cm returned context.Canceled,
+//     [ErrRouterClosed] or [ErrBackplaneUnavailable]; 504
+//     GatewayTimeoutException: it returned context.DeadlineExceeded; 500 InternalServerErrorException: any other
 //     error, or a panic, of cm (logged, not sent).
 //
 // Every response carries an x-amzn-RequestId header, which the SDKs report
@@ -204,6 +218,16 @@ const (
 // refused. Presigned URLs (X-Amz-Signature in the query, at most 7 days)
 // are accepted. The canonical URI is the path as sent, encoded once more, so
 // requests sent with "@" and with "%40" both verify when signed as sent.
+//
+// Everything but the signature's match with the body is checked before the
+// body is read: a request without credentials, with a malformed
+// Authorization header, an unknown access key ID (answered "The security
+// token included in the request is invalid.", as AWS does), a wrong bearer
+// token or a refusal of Authenticate is answered at once, unread. Every
+// refusal carries "Connection: close", so that the server closes the
+// connection instead of reading the body first. Serve the handler from an
+// [http.Server] with ReadHeaderTimeout and ReadTimeout set: they bound a
+// client that sends its headers or body slowly (see the README).
 //
 // The handler is safe for concurrent use. It does not retain r or its body
 // after ServeHTTP returns.
@@ -239,7 +263,7 @@ func NewManagementHandler(cm ConnectionManager, opts *ManagementOptions) http.Ha
 		h.maxBody = defaultManagementMaxBody
 	}
 	if h.log == nil {
-		h.log = slog.New(slog.DiscardHandler)
+		h.log = slog.Default()
 	}
 	if len(o.Credentials) > 0 {
 		secrets := make(map[string]string, len(o.Credentials))
@@ -321,6 +345,9 @@ func (h *managementHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	// 4. The route.
 	id, ok := parseManagementPath(r.URL.EscapedPath())
+	if !ok && h.serveGroups(w, r, requestID, body) { // management_groups.go
+		return
+	}
 	if !ok || (r.Method != http.MethodPost && r.Method != http.MethodGet && r.Method != http.MethodDelete) {
 		route := routeForMessages
 		if !ok {
@@ -421,6 +448,11 @@ func (h *managementHandler) authenticateHeaders(r *http.Request) (*sigv4.Signatu
 	if h.sigv4 != nil {
 		sig, err := h.sigv4.Parse(r)
 		if err == nil {
+			// An unknown key is refused before the body is read, as AWS
+			// refuses it: access key IDs are identifiers, not secrets.
+			if _, known := h.sigv4.Secret(sig.AccessKeyID); !known {
+				return nil, &mgmtError{http.StatusForbidden, shapeForbidden, msgSigUnknownKey}, "unknown access key ID"
+			}
 			return sig, nil, ""
 		}
 		if !errors.Is(err, sigv4.ErrMissing) {
@@ -476,6 +508,10 @@ func (h *managementHandler) sigv4Error(err error) *mgmtError {
 func (h *managementHandler) refuse(w http.ResponseWriter, r *http.Request, requestID string, e *mgmtError, reason string) {
 	h.log.Info("wsroute: management API: request refused", "method", r.Method, "remoteAddr", r.RemoteAddr,
 		"requestId", requestID, "reason", reason)
+	// The body of a refused request is never read: close the connection
+	// after the answer, so that the server does not read the body first to
+	// keep it.
+	w.Header().Set("Connection", "close")
 	writeManagementError(w, e)
 }
 
@@ -515,6 +551,8 @@ func managerError(err error) *mgmtError {
 		return &mgmtError{http.StatusRequestEntityTooLarge, shapeTooLarge, msgTooLarge}
 	case errors.Is(err, ErrAccessDenied):
 		return &mgmtError{http.StatusForbidden, shapeForbidden, msgForbidden}
+	case errors.Is(err, ErrBackplaneUnavailable):
+		return &mgmtError{http.StatusServiceUnavailable, shapeUnavailable, msgUnavailable}
 	case errors.Is(err, context.DeadlineExceeded):
 		return &mgmtError{http.StatusGatewayTimeout, shapeTimeout, msgTimeout}
 	case errors.Is(err, context.Canceled), errors.Is(err, ErrRouterClosed):

@@ -35,8 +35,9 @@ import (
 //     was refused before a handler ran), then Frame (outbound) for the
 //     handler's reply or the error frame (which comes before End for a
 //     message an IAM policy or a usage plan refused).
-//  4. Frame (outbound), for each PostToConnection, on the poster's
-//     goroutine, at any time while the connection is open.
+//  4. Frame (outbound), for each PostToConnection and each group post
+//     reaching the connection, on the poster's goroutine, at any time while
+//     the connection is open.
 //  5. Closed, once, on the read goroutine; then Start and End for the
 //     DISCONNECT event when a $disconnect route is registered.
 //
@@ -133,7 +134,7 @@ type FrameInfo struct {
 	Size int
 	// Queued is, for an outbound frame, how many frames wait in the
 	// connection's send queue after this one was queued (0 when the reply
-	// is written at once).
+	// is written at once, and for a frame of a group post).
 	Queued int
 	// Err is, for an outbound frame, why it was not queued: ErrLimitExceeded
 	// when the send queue is full (the frame is dropped), ErrGone when the

@@ -2,12 +2,12 @@ package wsroute
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
 	"runtime/debug"
@@ -37,9 +37,14 @@ import (
 // [Router.Shutdown] gives up waiting.
 //
 // A handler that returns an error, or panics, gets the client the Internal
-// server error frame (on $connect: HTTP 500); the panic is recovered and logged.
-// An [IntegrationError] chooses the status and message instead, as API
-// Gateway answers a failing integration (502, 504 "Endpoint request timed out").
+// server error frame (on $connect: HTTP 500); the error or panic is logged to
+// [Options.Logger] ([slog.Default] unless set). An [IntegrationError] chooses
+// the status and message instead, as API Gateway answers a failing
+// integration (502, 504 "Endpoint request timed out").
+//
+// Frames a message handler posts to its own connection (with
+// [ConnectionManager.PostToConnection]) before it returns reach the client
+// before its [Response.Body].
 type Handler interface {
 	ServeEvent(ctx context.Context, req *Request) (*Response, error)
 }
@@ -63,17 +68,23 @@ type Router struct {
 	expr         *Expression
 	log          *slog.Logger
 	identitySrcs []identitySource
-	apiKeys      map[string]struct{}
+	apiKeys      apiKeySet
 	quotas       *quotaGate // nil without Options.Quotas
 	iam          *iamAuth   // nil unless Options.IAM
 
 	routesMu sync.Mutex
 	routes   atomic.Pointer[map[string]Handler] // copy on write
 
+	// routes holds the handlers wrapped in middleware (middleware.go).
+	rawRoutes  map[string]Handler // as registered; guarded by routesMu
+	middleware []Middleware       // guarded by routesMu
+
 	conns connTable
 	cm    *localConnections
 	ids   idSource
 	clock requestClock
+
+	groups groupTable // membership and the writer pool of group posts
 
 	ctx    context.Context // handlers' context: carries cm, cancelled when Shutdown gives up
 	cancel context.CancelFunc
@@ -109,12 +120,7 @@ func New(opts *Options) (*Router, error) {
 		identitySrcs: srcs,
 		quotas:       newQuotaGate(o.Quotas),
 	}
-	if len(o.APIKeys) > 0 {
-		r.apiKeys = make(map[string]struct{}, len(o.APIKeys))
-		for _, k := range o.APIKeys {
-			r.apiKeys[k] = struct{}{}
-		}
-	}
+	r.apiKeys = newAPIKeySet(o.APIKeys)
 	r.routes.Store(&map[string]Handler{})
 	r.conns.init()
 	r.cm = &localConnections{r: r}
@@ -124,6 +130,10 @@ func New(opts *Options) (*Router, error) {
 	base, cancel := context.WithCancel(context.Background())
 	r.ctx = ContextWithConnections(base, r.cm)
 	r.cancel = cancel
+	if err := r.attachBackplane(); err != nil {
+		cancel()
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -143,13 +153,11 @@ func (r *Router) Handle(routeKey string, h Handler) {
 	}
 	r.routesMu.Lock()
 	defer r.routesMu.Unlock()
-	old := *r.routes.Load()
-	if _, dup := old[routeKey]; dup {
+	if _, dup := r.rawRoutes[routeKey]; dup {
 		panic(fmt.Sprintf("wsroute: route %q registered twice", routeKey))
 	}
-	m := maps.Clone(old)
-	m[routeKey] = r.quotas.route(h, len(m)+1)
-	r.routes.Store(&m)
+	h = r.quotas.route(h, len(r.rawRoutes)+1)
+	r.registerLocked(routeKey, h) // middleware.go
 }
 
 // HandleFunc registers f for routeKey, as [Router.Handle] does.
@@ -162,8 +170,9 @@ func (r *Router) HandleFunc(routeKey string, f func(context.Context, *Request) (
 
 func (r *Router) route(key string) Handler { return (*r.routes.Load())[key] }
 
-// Connections returns the ConnectionManager of the router's own connections.
-// Handlers can also reach it with [ConnectionsFromContext].
+// Connections returns the ConnectionManager of the router's own connections,
+// and with [Options.Backplane] of every connection of the API. Handlers can
+// also reach it with [ConnectionsFromContext].
 func (r *Router) Connections() ConnectionManager { return r.cm }
 
 // ServeHTTP is the WebSocket endpoint. It answers a request that is not a
@@ -177,6 +186,9 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		if status == http.StatusUpgradeRequired {
 			w.Header().Set("Connection", "Upgrade")
 			w.Header().Set("Upgrade", "websocket")
+		}
+		if msg == msgBadVersion {
+			w.Header().Set("Sec-WebSocket-Version", "13") // RFC 6455 §4.4
 		}
 		http.Error(w, msg, status)
 		return
@@ -196,8 +208,7 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.wg.Add(1)
 	r.lifeMu.RUnlock()
 	defer r.wg.Done()
-	w, ok := r.quotas.admit(w, req)
-	if !ok {
+	if !r.quotas.admit(w, req) {
 		return
 	}
 	r.serveHandshake(w, req)
@@ -205,7 +216,7 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 
 func (r *Router) serveHandshake(w http.ResponseWriter, req *http.Request) {
 	if r.apiKeys != nil {
-		if _, ok := r.apiKeys[req.Header.Get("X-Api-Key")]; !ok {
+		if !r.apiKeys.valid(req.Header.Get("X-Api-Key")) {
 			writeJSONMessage(w, http.StatusForbidden, "Forbidden")
 			return
 		}
@@ -256,8 +267,9 @@ func (r *Router) serveHandshake(w http.ResponseWriter, req *http.Request) {
 	c.register()
 	c.accepted()
 
-	hw := &hijackWriter{ResponseWriter: w}
-	ao := &websocket.AcceptOptions{InsecureSkipVerify: true} // the origin was checked above
+	hw := &hijackWriter{ResponseWriter: w, wrap: c.wrapWire}
+	ao := &websocket.AcceptOptions{InsecureSkipVerify: true, // the origin was checked above
+		CompressionMode: r.opts.Compression.transport(), CompressionThreshold: r.opts.CompressionThreshold}
 	if subprotocol != "" {
 		ao.Subprotocols = []string{subprotocol}
 	}
@@ -295,7 +307,8 @@ func (r *Router) call(ctx context.Context, h Handler, req *Request) (resp *Respo
 // 1001 "Going away", runs each one's $disconnect route, and waits for them. When
 // ctx ends first it closes the remaining sockets at once, cancels the context
 // given to handlers, and returns ctx.Err() without waiting for handlers that
-// ignore it. A second call returns ErrRouterClosed.
+// ignore it. A second call returns ErrRouterClosed. Last, it closes the
+// [Options.Backplane], if any.
 func (r *Router) Shutdown(ctx context.Context) error {
 	r.lifeMu.Lock()
 	if r.closing {
@@ -304,6 +317,7 @@ func (r *Router) Shutdown(ctx context.Context) error {
 	}
 	r.closing = true
 	r.lifeMu.Unlock()
+	defer r.closeBackplane()
 	// Handshakes under way register their connections after the sweep
 	// below; this makes them close themselves (see connTable.add).
 	r.conns.closed.Store(true)
@@ -345,10 +359,10 @@ func checkHandshake(r *http.Request) (int, string) {
 		return http.StatusUpgradeRequired, "WebSocket handshake needs HTTP/1.1"
 	}
 	if r.Header.Get("Sec-WebSocket-Version") != "13" {
-		return http.StatusBadRequest, "unsupported Sec-WebSocket-Version: only 13 is supported"
+		return http.StatusBadRequest, msgBadVersion
 	}
-	if k := r.Header.Values("Sec-WebSocket-Key"); len(k) != 1 || len(strings.TrimSpace(k[0])) != 24 {
-		return http.StatusBadRequest, "missing or invalid Sec-WebSocket-Key"
+	if k := r.Header.Values("Sec-WebSocket-Key"); len(k) != 1 || !validWebSocketKey(strings.TrimSpace(k[0])) {
+		return http.StatusBadRequest, "missing or invalid Sec-WebSocket-Key: want the base64 encoding of 16 bytes"
 	}
 	return 0, ""
 }
@@ -413,10 +427,18 @@ func writeRefusal(w http.ResponseWriter, resp *Response) {
 type hijackWriter struct {
 	http.ResponseWriter
 	conn net.Conn
+	wrap func(nc net.Conn, pre []byte) net.Conn // the connection the transport reads
 }
 
 func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil && w.wrap != nil {
+		// What the client sent after the request waits in brw: it goes
+		// through the wrapper first, ahead of the socket.
+		pre, _ := brw.Reader.Peek(brw.Reader.Buffered())
+		c = w.wrap(c, bytes.Clone(pre))
+		brw.Reader.Reset(c)
+	}
 	w.conn = c
 	return c, brw, err
 }

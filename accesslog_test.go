@@ -83,9 +83,13 @@ func TestAccessLogThroughSockets(t *testing.T) {
 		&wsroute.ManagementOptions{InsecureSkipAuthentication: true, Observer: wsroute.NewAccessLog(log)}))
 	defer mgmt.Close()
 
-	// A refused upgrade request.
+	// A request that is not a handshake, and one the authorizer refuses.
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
+	plain, err := http.Get(srv.URL)
+	require.NoError(t, err)
+	plain.Body.Close()
+	require.Equal(t, http.StatusUpgradeRequired, plain.StatusCode)
 	_, resp, err := websocket.Dial(ctx, wsURL(srv), nil)
 	require.Error(t, err)
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
@@ -117,9 +121,9 @@ func TestAccessLogThroughSockets(t *testing.T) {
 	require.Equal(t, `{"hi":1}`, read(t, c))
 	require.NoError(t, c.Close(websocket.StatusNormalClosure, "bye"))
 
-	waitUntil(t, testTimeout, func() bool { return len(buf.lines()) >= 8 }, func() string { return buf.buf.String() })
+	waitUntil(t, testTimeout, func() bool { return len(buf.lines()) >= 9 }, func() string { return buf.buf.String() })
 	lines := buf.lines()
-	require.Len(t, lines, 8, buf.buf.String())
+	require.Len(t, lines, 9, buf.buf.String())
 	byKind := map[string]map[string]any{}
 	for _, l := range lines {
 		require.Equal(t, "wsroute access", l["msg"])
@@ -132,6 +136,14 @@ func TestAccessLogThroughSockets(t *testing.T) {
 		}
 		byKind[k] = l
 	}
+	notWS := byKind["CONNECT 426"]
+	require.NotNil(t, notWS, "%v", byKind)
+	require.Equal(t, "$connect", notWS["routeKey"])
+	require.Equal(t, "127.0.0.1", notWS["identity.sourceIp"])
+	require.Regexp(t, `^\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d \+0000$`, notWS["requestTime"])
+	require.NotContains(t, notWS, "requestId", "no CONNECT event was made")
+	require.NotContains(t, notWS, "connectionId")
+
 	refused := byKind["CONNECT 401"]
 	require.NotNil(t, refused, "%v", byKind)
 	require.Equal(t, float64(401), refused["status"])

@@ -19,13 +19,13 @@ func BenchmarkDispatchObserver(b *testing.B) {
 		{"unset", nil},
 		{"nop", NopObserver{}},
 	} {
-		b.Run(bc.name, func(b *testing.B) { BenchDispatch(b, bc.obs) })
+		b.Run(bc.name, func(b *testing.B) { benchDispatch(b, bc.obs) })
 	}
 }
 
-// BenchDispatch runs one message through dispatch with obs as the Observer,
+// benchDispatch runs one message through dispatch with obs as the Observer,
 // reading the frame, routing it, running the handler and queuing its reply.
-func BenchDispatch(b *testing.B, obs Observer) {
+func benchDispatch(b *testing.B, obs Observer) {
 	frame := []byte(`{"action":"sendmessage","data":{"room":"room1234","text":"hello, this is a message"},"n":1}`)
 	r, err := New(&Options{Observer: obs})
 	if err != nil {

@@ -160,3 +160,24 @@ func TestObserverCallsInOrder(t *testing.T) {
 	v, _ = handlerCtx.Load("echo")
 	require.Equal(t, "start echo", v, "a handler runs with the context Start returned")
 }
+
+func TestObserverSeesGroupPosts(t *testing.T) {
+	log := &callLog{calls: map[int][]string{}}
+	r := newRouter(t, &wsroute.Options{Observer: log})
+	srv := serve(t, r)
+	c := dial(t, srv, nil)
+	var id string
+	waitUntil(t, testTimeout, func() bool {
+		for conn := range r.OpenConnections() {
+			id = conn.ConnectionID
+		}
+		return id != ""
+	}, func() string { return "no connection" })
+	ctx := context.Background()
+	require.NoError(t, r.Groups().Join(ctx, "room", id))
+	res, err := r.Groups().PostToGroup(ctx, "room", []byte("to the room"))
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Delivered)
+	require.Equal(t, "to the room", read(t, c))
+	require.Contains(t, log.get(1), "frame out=true size=11 err=<nil>")
+}

@@ -86,6 +86,10 @@ type ManagementOptions struct {
 	// Error). Default: [slog.Default]; pass slog.New(slog.DiscardHandler) to
 	// log nothing.
 	Logger *slog.Logger
+
+	// Observer, when set, is told of every request answered, with its
+	// method and status (see [Observer.ManagementCall]). Default nil.
+	Observer Observer
 }
 
 const (
@@ -253,6 +257,7 @@ func NewManagementHandler(cm ConnectionManager, opts *ManagementOptions) http.Ha
 		insecure:     o.InsecureSkipAuthentication,
 		maxBody:      o.MaxBodySize,
 		log:          o.Logger,
+		obs:          o.Observer,
 	}
 	if h.maxBody == 0 {
 		h.maxBody = defaultManagementMaxBody
@@ -298,6 +303,7 @@ type managementHandler struct {
 	insecure     bool
 	maxBody      int64
 	log          *slog.Logger
+	obs          Observer // nil unless ManagementOptions.Observer
 }
 
 var _ http.Handler = (*managementHandler)(nil)
@@ -312,6 +318,8 @@ type mgmtError struct {
 func (h *managementHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	requestID := newManagementRequestID()
 	w.Header().Set(headerRequestID, requestID)
+	w, observed := h.observe(w, r, requestID)
+	defer observed()
 
 	// 1. Who is calling: everything that does not need the body.
 	sig, e, reason := h.authenticateHeaders(r)

@@ -171,6 +171,11 @@ type Options struct {
 	// It costs what the Backplane says per connection (the NATS one: one
 	// subscription).
 	Backplane Backplane
+
+	// Observer, when set, is told of every upgrade request, event, frame
+	// and close, for metrics, traces and access logs (see [Observer]).
+	// Default nil: nothing is observed, at the cost of a nil check.
+	Observer Observer
 }
 
 // CompressionMode selects how [Options.Compression] compresses messages.

@@ -11,7 +11,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -155,7 +154,7 @@ func (c *Options) applyQuotas() error {
 // *quotaGate enforces nothing.
 type quotaGate struct {
 	q      Quotas
-	bucket tokenBucket
+	bucket *tokenBucket
 }
 
 func newQuotaGate(q *Quotas) *quotaGate {
@@ -163,7 +162,7 @@ func newQuotaGate(q *Quotas) *quotaGate {
 		return nil
 	}
 	rate := float64(q.NewConnectionsPerSecond)
-	return &quotaGate{q: *q, bucket: tokenBucket{rate: rate, burst: rate, tokens: rate, now: time.Now}}
+	return &quotaGate{q: *q, bucket: newTokenBucket(rate, q.NewConnectionsPerSecond, time.Now)}
 }
 
 // admit runs the checks of an upgrade request. It answers a refused request
@@ -210,32 +209,6 @@ func (t *timedHandler) ServeEvent(ctx context.Context, req *Request) (*Response,
 			Err: fmt.Errorf("route %s took more than %v", req.RequestContext.RouteKey, t.timeout)}
 	}
 	return resp, err
-}
-
-// tokenBucket is a token bucket safe for concurrent use.
-type tokenBucket struct {
-	mu          sync.Mutex
-	rate, burst float64
-	tokens      float64
-	last        time.Time
-	now         func() time.Time
-	initialized bool
-}
-
-func (b *tokenBucket) take() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	now := b.now()
-	if b.initialized {
-		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-	}
-	b.initialized = true
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
 }
 
 // frameLimitWriter is the ResponseWriter of an upgrade under quotas: the

@@ -277,15 +277,10 @@ func (u *UsagePlans) meter(k *apiKeyState) meterResult {
 	}
 	var newTAT int64
 	if th.RateLimit > 0 {
-		// GCRA, the exact form of a token bucket: a request is allowed
-		// when it arrives no earlier than tat - (burst-1)·interval.
-		interval := int64(math.Ceil(float64(time.Second) / th.RateLimit))
-		tolerance := int64(th.BurstLimit-1) * interval
-		tat := max(k.tat, t)
-		if t < tat-tolerance {
+		ok := false
+		if newTAT, ok = newRateLimit(th.RateLimit, th.BurstLimit).take(k.tat, t); !ok {
 			return meterThrottled
 		}
-		newTAT = tat + interval
 	}
 	if q.Limit > 0 {
 		start, _ := quotaPeriod(&q, now)

@@ -46,10 +46,13 @@ func newTokenBucket(rate float64, burst int, now func() time.Time) *tokenBucket 
 	return &tokenBucket{limit: newRateLimit(rate, burst), now: now}
 }
 
-func (b *tokenBucket) take() bool {
+func (b *tokenBucket) take() bool { return b.takeAt(b.now().UnixNano()) }
+
+// takeAt takes a token at now (unix ns).
+func (b *tokenBucket) takeAt(now int64) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	tat, ok := b.limit.take(b.tat, b.now().UnixNano())
+	tat, ok := b.limit.take(b.tat, now)
 	b.tat = tat
 	return ok
 }

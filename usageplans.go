@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"math"
 	"sync"
 	"time"
 )
@@ -122,7 +121,7 @@ func (u *UsagePlans) PutPlan(p UsagePlan) error {
 	if p.ID == "" {
 		return errors.New("wsroute: usage plan without an ID")
 	}
-	if t := p.Throttle; t != nil && (!(t.RateLimit > 0) || math.IsInf(t.RateLimit, 0) || t.BurstLimit < 1) {
+	if t := p.Throttle; t != nil && !t.valid() {
 		return fmt.Errorf("wsroute: usage plan %q: throttle needs RateLimit > 0 and BurstLimit >= 1", p.ID)
 	}
 	if q := p.Quota; q != nil {

@@ -85,6 +85,11 @@ type ManagementOptions struct {
 	// client is not told in detail) and errors of the ConnectionManager (at
 	// Error). Default: nothing is logged.
 	Logger *slog.Logger
+
+	// Throttle, when set, limits the calls served, in total and per caller
+	// (see [ManagementThrottle]); a call over a limit gets 429
+	// LimitExceededException. Default nil: no limit.
+	Throttle *ManagementThrottle
 }
 
 const (
@@ -177,7 +182,7 @@ const (
 //     with bytes outside printable ASCII), which cm is not asked about.
 //   - 413 PayloadTooLargeException: a body over MaxBodySize (not read), or
 //     [ErrPayloadTooLarge] from cm.
-//   - 429 LimitExceededException: [ErrLimitExceeded] from cm.
+//   - 429 LimitExceededException: [ErrLimitExceeded] from cm, or a call over Throttle.
 //   - 503 ServiceUnavailableException: cm returned context.Canceled or
 //     [ErrRouterClosed]; 504 GatewayTimeoutException: it returned
 //     context.DeadlineExceeded; 500 InternalServerErrorException: any other
@@ -229,6 +234,7 @@ func NewManagementHandler(cm ConnectionManager, opts *ManagementOptions) http.Ha
 		insecure:     o.InsecureSkipAuthentication,
 		maxBody:      o.MaxBodySize,
 		log:          o.Logger,
+		throttle:     newManagementThrottler(o.Throttle),
 	}
 	if h.maxBody == 0 {
 		h.maxBody = defaultManagementMaxBody
@@ -274,6 +280,7 @@ type managementHandler struct {
 	insecure     bool
 	maxBody      int64
 	log          *slog.Logger
+	throttle     *mgmtThrottler // nil without ManagementOptions.Throttle
 }
 
 var _ http.Handler = (*managementHandler)(nil)
@@ -293,6 +300,11 @@ func (h *managementHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sig, e, reason := h.authenticateHeaders(r)
 	if e != nil {
 		h.refuse(w, r, requestID, e, reason)
+		return
+	}
+
+	if e := h.throttle.take(r, sig); e != nil {
+		writeManagementError(w, e)
 		return
 	}
 

@@ -5,6 +5,8 @@ import (
 	"math"
 	"net/http"
 	"time"
+
+	"github.com/wsroute/wsroute/internal/sigv4"
 )
 
 // Throttle limits the rate of messages and of new connections, each with a
@@ -188,4 +190,82 @@ func (t *throttler) admit(w http.ResponseWriter, c *conn) bool {
 	c.r.log.Debug("wsroute: upgrade throttled", "connectionId", c.id, "sourceIp", c.identity.SourceIP, "limit", why)
 	writeJSONMessage(w, http.StatusTooManyRequests, "Too Many Requests")
 	return false
+}
+
+// ManagementThrottle limits the calls the @connections management API
+// serves (see [ManagementOptions.Throttle]), with token buckets of
+// [ThrottleSettings]. A call over a limit gets 429 LimitExceededException
+// {"message":"Too Many Requests"}, which the AWS SDKs retry with backoff as
+// a throttling error, and does not reach the ConnectionManager. The limits
+// are checked once the caller is authenticated, before the body is read.
+type ManagementThrottle struct {
+	// Total limits all calls together, as API Gateway's account-level
+	// throttle limits @connections calls.
+	Total *ThrottleSettings
+
+	// PerCaller limits the calls of each caller: the access key ID of a
+	// SigV4-signed call, otherwise the TCP peer's IP address.
+	PerCaller *ThrottleSettings
+
+	// MaxCallers bounds the callers whose buckets are kept, as
+	// [Throttle.MaxKeys] does. Default 100,000.
+	MaxCallers int
+
+	now func() time.Time // nil: time.Now; tests set it
+}
+
+// mgmtThrottler enforces a ManagementThrottle. A nil *mgmtThrottler
+// enforces nothing.
+type mgmtThrottler struct {
+	total  *tokenBucket
+	caller *bucketTable
+	now    func() time.Time
+}
+
+// newManagementThrottler panics on invalid settings, as NewManagementHandler
+// does on every invalid option.
+func newManagementThrottler(t *ManagementThrottle) *mgmtThrottler {
+	if t == nil {
+		return nil
+	}
+	for _, s := range []*ThrottleSettings{t.Total, t.PerCaller} {
+		if s != nil && !s.valid() {
+			panic("wsroute: NewManagementHandler: Throttle needs RateLimit > 0 and BurstLimit >= 1")
+		}
+	}
+	if t.MaxCallers < 0 {
+		panic("wsroute: NewManagementHandler: negative Throttle.MaxCallers")
+	}
+	m := &mgmtThrottler{now: t.now}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	if s := t.Total; s != nil {
+		m.total = newTokenBucket(s.RateLimit, s.BurstLimit, m.now)
+	}
+	if s := t.PerCaller; s != nil {
+		n := t.MaxCallers
+		if n == 0 {
+			n = defaultThrottleKeys
+		}
+		m.caller = newBucketTable(*s, n)
+	}
+	return m
+}
+
+// take counts one call of r, signed by sig (nil when it was not signed).
+// Over a limit it returns the error to answer.
+func (m *mgmtThrottler) take(r *http.Request, sig *sigv4.Signature) *mgmtError {
+	if m == nil {
+		return nil
+	}
+	now := m.now().UnixNano()
+	caller := "ip:" + remoteIP(r.RemoteAddr)
+	if sig != nil {
+		caller = "key:" + sig.AccessKeyID
+	}
+	if (m.caller != nil && !m.caller.take(caller, now)) || (m.total != nil && !m.total.takeAt(now)) {
+		return &mgmtError{http.StatusTooManyRequests, shapeLimit, "Too Many Requests"}
+	}
+	return nil
 }

@@ -1,0 +1,83 @@
+package wsroute
+
+import (
+	"fmt"
+	"hash/maphash"
+	"testing"
+	"time"
+)
+
+// TestBucketTableBound feeds 100,000 distinct keys (principals, IPs) to a
+// table of 1,024 and checks its size after each; keys fewer than the bound
+// and active keep exact buckets; full buckets are dropped before others.
+func TestBucketTableBound(t *testing.T) {
+	const capacity = 1024
+	tbl := newBucketTable(ThrottleSettings{RateLimit: 1, BurstLimit: 1}, capacity)
+	now := time.Unix(1_700_000_000, 0).UnixNano()
+	for i := range 100_000 {
+		if !tbl.take(fmt.Sprintf("principal-%d", i), now) {
+			t.Fatalf("key %d, never seen, was refused", i)
+		}
+		if n := tbl.len(); n > capacity {
+			t.Fatalf("after %d keys the table holds %d, over %d", i+1, n, capacity)
+		}
+	}
+	if n := tbl.len(); n < capacity/2 {
+		t.Fatalf("the table holds %d keys of %d", n, capacity)
+	}
+
+	// Under the bound, every bucket is exact.
+	tbl = newBucketTable(ThrottleSettings{RateLimit: 1, BurstLimit: 1}, capacity)
+	for i := range 200 {
+		tbl.take(fmt.Sprint("ip-", i), now)
+	}
+	for i := range 200 {
+		if tbl.take(fmt.Sprint("ip-", i), now) {
+			t.Fatalf("key %d got a second token at once", i)
+		}
+	}
+
+	// A table at its bound drops refilled buckets before empty ones: with
+	// 2 keys per shard, an empty bucket survives a new key when the key it
+	// shares its shard with has refilled.
+	tbl = newBucketTable(ThrottleSettings{RateLimit: 1, BurstLimit: 1}, tableShards*2)
+	for i := range 10_000 {
+		// Old keys, refilled a second later.
+		tbl.take(fmt.Sprint("old-", i), now-int64(2*time.Second))
+	}
+	tbl.take("hot", now)
+	shard := func(k string) uint64 { return maphash.String(tbl.seed, k) % tableShards }
+	for i := 0; ; i++ { // a new key on hot's shard, which is full of refilled buckets and hot
+		if i == 100_000 {
+			t.Fatal("no key on hot's shard")
+		}
+		if k := fmt.Sprint("new-", i); shard(k) == shard("hot") {
+			tbl.take(k, now)
+			break
+		}
+	}
+	if tbl.take("hot", now) {
+		t.Fatal("an empty bucket was dropped while refilled ones were there")
+	}
+}
+
+// TestRateLimitBoundary checks the GCRA bucket itself to the nanosecond.
+func TestRateLimitBoundary(t *testing.T) {
+	l := newRateLimit(4, 2) // a token every 250 ms, 2 at once
+	var tat int64
+	now := int64(1_000_000_000_000)
+	take := func(at int64) bool {
+		var ok bool
+		tat, ok = l.take(tat, at)
+		return ok
+	}
+	if !take(now) || !take(now) || take(now) {
+		t.Fatal("burst of 2 not exact")
+	}
+	if take(now + 250e6 - 1) {
+		t.Fatal("a token 1 ns early")
+	}
+	if !take(now+250e6) || take(now+250e6) {
+		t.Fatal("one token after 250 ms")
+	}
+}

@@ -71,8 +71,10 @@ func TestRateLimitBoundary(t *testing.T) {
 		tat, ok = l.take(tat, at)
 		return ok
 	}
-	if !take(now) || !take(now) || take(now) {
-		t.Fatal("burst of 2 not exact")
+	for i, want := range []bool{true, true, false} {
+		if got := take(now); got != want {
+			t.Fatalf("request %d at once: %v, want %v", i+1, got, want)
+		}
 	}
 	if take(now + 250e6 - 1) {
 		t.Fatal("a token 1 ns early")

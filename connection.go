@@ -21,9 +21,10 @@ import (
 // router's own connections; [NewManagementHandler] serves any ConnectionManager
 // over HTTP. Implementations are safe for concurrent use.
 type ConnectionManager interface {
-	// PostToConnection sends data to the connection as one text frame. It
-	// queues the frame and returns without waiting for the client. It returns
-	// ErrGone, ErrLimitExceeded or ErrPayloadTooLarge.
+	// PostToConnection sends data to the connection as one text frame, or
+	// as one binary frame when data is not valid UTF-8.
+	// It queues the frame and returns without waiting for the client. It
+	// returns ErrGone, ErrLimitExceeded or ErrPayloadTooLarge.
 	PostToConnection(ctx context.Context, connectionID string, data []byte) error
 
 	// GetConnection describes the connection, or returns ErrGone.
@@ -46,11 +47,16 @@ func ContextWithConnections(ctx context.Context, cm ConnectionManager) context.C
 }
 
 // ConnectionsFromContext returns the ConnectionManager of the router that is
-// running the handler ctx was passed to, or nil when ctx did not come from a
-// router.
+// running the handler ctx was passed to. It never returns nil: when ctx did
+// not come from a router (a handler called directly, in a unit test that
+// forgot [ContextWithConnections]), it returns a ConnectionManager whose
+// methods panic with a message that says what to do. [LookupConnections]
+// reports whether ctx carries one.
 func ConnectionsFromContext(ctx context.Context) ConnectionManager {
-	cm, _ := ctx.Value(connectionsKey{}).(ConnectionManager)
-	return cm
+	if cm, ok := LookupConnections(ctx); ok {
+		return cm
+	}
+	return noConnections{}
 }
 
 // Close reasons, as API Gateway reports them in $disconnect events.
@@ -75,6 +81,7 @@ const (
 type frame struct {
 	data   string
 	binary bool
+	done   chan struct{} // when not nil, closed once the frame is written or dropped
 }
 
 // conn is one accepted connection. Its read loop runs on a goroutine of its
@@ -91,14 +98,17 @@ type conn struct {
 	authorizer  map[string]any
 	auth        *connAuth     // per-message IAM policy and usage plan; nil without them
 	lastActive  atomic.Int64  // unix nanoseconds of the last message either way
-	handling    atomic.Uint64 // odd while the read loop runs a handler, reading no pongs
+	handling    atomic.Uint64 // odd while the read loop runs a handler or waits for its reply to leave, reading no pongs
 	writeSince  atomic.Int64  // unix nanoseconds the write under way began; 0 when none
+	readSince   atomic.Int64  // unix nanoseconds the read loop began to read the next message; 0 while it does not read
+	wire        *wireConn     // the socket as the transport reads it; set by the handshake
 
 	mu        sync.Mutex
 	state     connState
 	code      websocket.StatusCode // why the router closed it, once state > stateOpen
 	reason    string
 	closeSent bool    // the writer has begun the close handshake
+	guessed   bool    // code and reason are a failed write's guess, which the read loop's outcome replaces
 	writing   bool    // a goroutine owns writes: the reader replying, or the writer
 	queue     []frame // frames waiting for the writer
 	queued    int     // bytes in queue
@@ -222,6 +232,7 @@ func (c *conn) start(ws *websocket.Conn, nc net.Conn) {
 func (c *conn) readLoop() {
 	defer c.r.wg.Done()
 	for {
+		c.readResumes()
 		typ, rd, err := c.ws.Reader(context.Background())
 		if err != nil {
 			c.finish(c.readError(err))
@@ -233,6 +244,7 @@ func (c *conn) readLoop() {
 			c.finish(c.readError(err))
 			return
 		}
+		c.readSince.Store(0) // the read loop reads no more until the next message
 		now := time.Now()
 		c.lastActive.Store(now.UnixNano())
 		c.mu.Lock()
@@ -275,6 +287,9 @@ func (c *conn) isOpen() bool {
 // readError maps the error that ended the read loop to the code and reason
 // that $disconnect reports when the router did not start the close itself.
 func (c *conn) readError(err error) (websocket.StatusCode, string) {
+	if code, reason, ok := c.refusedFrame(err); ok {
+		return code, reason
+	}
 	if errors.Is(err, websocket.ErrMessageTooBig) {
 		c.r.log.Info("wsroute: message over the size limit", "connectionId", c.id, "limit", c.r.opts.MaxMessageSize)
 		c.close(websocket.StatusMessageTooBig, reasonTooBig)
@@ -386,11 +401,19 @@ func (c *conn) startWriterLocked() {
 func (c *conn) reply(f frame) {
 	c.mu.Lock()
 	if c.writing || len(c.queue) > 0 || c.state != stateOpen {
+		// Wait until the writer has written it: the read loop must not
+		// read on, and answer a close frame that follows, before the reply
+		// to the message that came first has left.
+		f.done = make(chan struct{})
 		err := c.enqueueLocked(f)
 		c.mu.Unlock()
 		if err != nil {
 			c.r.log.Warn("wsroute: reply dropped", "connectionId", c.id, "err", err)
+			return
 		}
+		c.handling.Add(1) // no pong is read meanwhile, as while a handler runs
+		<-f.done
+		c.handling.Add(1)
 		return
 	}
 	c.writing = true
@@ -423,7 +446,7 @@ func (c *conn) write(f frame) bool {
 	err := c.ws.Write(context.Background(), typ, unsafe.Slice(unsafe.StringData(f.data), len(f.data)))
 	c.writeSince.Store(0)
 	if err != nil {
-		c.abort(websocket.StatusAbnormalClosure, "")
+		c.writeFailed()
 		return false
 	}
 	return true
@@ -437,6 +460,7 @@ func (c *conn) writeLoop() {
 	for {
 		c.mu.Lock()
 		if !ok {
+			releaseFrames(c.queue)
 			c.queue, c.queued = nil, 0
 		}
 		if len(c.queue) == 0 {
@@ -458,9 +482,13 @@ func (c *conn) writeLoop() {
 		batch := c.queue
 		c.queue, c.queued = nil, 0
 		c.mu.Unlock()
-		for _, f := range batch {
+		for i, f := range batch {
 			if ok = c.write(f); !ok {
+				releaseFrames(batch[i:])
 				break
+			}
+			if f.done != nil {
+				close(f.done)
 			}
 		}
 	}
@@ -497,7 +525,7 @@ func (c *conn) abort(code websocket.StatusCode, reason string) {
 func (c *conn) finish(code websocket.StatusCode, reason string) {
 	c.mu.Lock()
 	wasOpen := c.state == stateOpen
-	if !wasOpen {
+	if !wasOpen && !c.guessed {
 		code, reason = c.code, c.reason // the router's reason wins
 	}
 	c.state = stateClosed
@@ -533,6 +561,7 @@ func (c *conn) info() *Connection {
 		ConnectedAt:  c.connectedAt,
 		LastActiveAt: time.Unix(0, c.lastActive.Load()).Truncate(time.Millisecond),
 		Identity:     Identity{SourceIP: c.identity.SourceIP, UserAgent: c.identity.UserAgent}, // as API Gateway
+		Authorizer:   c.authorizer,
 	}
 }
 

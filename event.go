@@ -2,6 +2,8 @@ package wsroute
 
 import (
 	"encoding/json"
+	"net/textproto"
+	"strings"
 	"time"
 )
 
@@ -28,9 +30,15 @@ const (
 // Which fields are set depends on the event:
 //   - CONNECT: Headers, MultiValueHeaders, and the query string parameters
 //     when the URL had a query. The hop-by-hop Connection and Upgrade headers
-//     are left out.
+//     are left out. Header names keep API Gateway's spelling
+//     ("Sec-WebSocket-Protocol", not Go's "Sec-Websocket-Protocol"): look
+//     them up with [Request.Header], which ignores case.
 //   - MESSAGE: Body and RequestContext.MessageID; no headers.
-//   - DISCONNECT: RequestContext.DisconnectStatusCode and DisconnectReason.
+//   - DISCONNECT: RequestContext.DisconnectStatusCode and DisconnectReason,
+//     and the headers API Gateway sends on DISCONNECT: Host (the domain
+//     name), and x-api-key, X-Forwarded-For and x-restapi, all empty. The
+//     client's own handshake headers are not repeated; keep what you need
+//     from CONNECT.
 //
 // A handler may keep a Request after it returns; the router does not reuse
 // it. Two maps are shared rather than copied: StageVariables (by every event
@@ -113,7 +121,9 @@ type Identity struct {
 // connection and a 3xx, 4xx or 5xx refuses the handshake with that status (an
 // invalid one, with 500); Headers["Sec-WebSocket-Protocol"] selects the
 // subprotocol. On every other route StatusCode is ignored, and a non-empty Body
-// is sent back to the caller as one text frame (a two-way route).
+// is sent back to the caller as one text frame (a two-way route; binary when
+// IsBase64Encoded, decoded). Frames the handler posted to its own connection
+// before returning are sent before the Body.
 type Response struct {
 	StatusCode        int                 `json:"statusCode"`
 	Headers           map[string]string   `json:"headers,omitempty"`
@@ -133,6 +143,12 @@ type Connection struct {
 	// any, the time the connection was accepted.
 	LastActiveAt time.Time `json:"-"`
 	Identity     Identity  `json:"-"`
+
+	// Authorizer is what Options.Authorizer granted the connection, as in
+	// [RequestContext.Authorizer]; nil without an authorizer. It is not part
+	// of the JSON encoding (API Gateway's GetConnection has no such field)
+	// and is shared: read it, do not modify it.
+	Authorizer map[string]any `json:"-"`
 }
 
 const isoMillis = "2006-01-02T15:04:05.000Z"
@@ -168,4 +184,53 @@ func (c *Connection) UnmarshalJSON(data []byte) error {
 	}
 	c.Identity = v.Identity
 	return nil
+}
+
+// Header returns the value of the request header name, matched
+// case-insensitively ("sec-websocket-protocol" finds the
+// "Sec-WebSocket-Protocol" that API Gateway's spelling keeps, which
+// [net/http.Header.Get] would not). It reads Headers, as a Lambda handler
+// reads event.headers, and falls back to the last value in
+// MultiValueHeaders; it returns "" when the header is absent. Only CONNECT
+// and DISCONNECT events carry headers.
+func (r *Request) Header(name string) string {
+	if v, ok := lookupFold(r.Headers, name); ok {
+		return v
+	}
+	if vs, ok := lookupFold(r.MultiValueHeaders, name); ok && len(vs) > 0 {
+		return vs[len(vs)-1]
+	}
+	return ""
+}
+
+// HeaderValues returns every value of the request header name, matched
+// case-insensitively, from MultiValueHeaders, or else the single value in
+// Headers; nil when the header is absent. The slice is the event's own: do
+// not modify it.
+func (r *Request) HeaderValues(name string) []string {
+	if vs, ok := lookupFold(r.MultiValueHeaders, name); ok {
+		return vs
+	}
+	if v, ok := lookupFold(r.Headers, name); ok {
+		return []string{v}
+	}
+	return nil
+}
+
+// lookupFold finds name in m: as spelt, in Go's canonical form, then by a
+// case-insensitive scan.
+func lookupFold[V any](m map[string]V, name string) (V, bool) {
+	if v, ok := m[name]; ok {
+		return v, true
+	}
+	if v, ok := m[textproto.CanonicalMIMEHeaderKey(name)]; ok {
+		return v, true
+	}
+	for k, v := range m {
+		if strings.EqualFold(k, name) {
+			return v, true
+		}
+	}
+	var zero V
+	return zero, false
 }

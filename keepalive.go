@@ -25,6 +25,9 @@ func (c *conn) armTimerLocked(now time.Time) {
 	if o.PingInterval > 0 {
 		consider(c.nextPing)
 	}
+	if t := c.messageDeadline(); !t.IsZero() {
+		consider(t)
+	}
 	if next.IsZero() {
 		return
 	}
@@ -59,6 +62,11 @@ func (c *conn) onTimer() {
 	case o.IdleTimeout > 0 && !now.Before(time.Unix(0, c.lastActive.Load()).Add(o.IdleTimeout)):
 		expired = "idle timeout"
 	}
+	slow := false
+	if t := c.messageDeadline(); expired == "" && !t.IsZero() && !now.Before(t) {
+		slow = true
+		expired = "message timeout"
+	}
 	ping := expired == "" && o.PingInterval > 0 && !now.Before(c.nextPing)
 	if ping {
 		c.nextPing = now.Add(o.PingInterval)
@@ -68,6 +76,13 @@ func (c *conn) onTimer() {
 		c.armTimerLocked(now)
 	}
 	c.mu.Unlock()
+	if slow {
+		c.r.log.Info("wsroute: closing connection", "connectionId", c.id, "reason", expired)
+		c.close(websocket.StatusPolicyViolation, reasonSlowMessage)
+		// The read loop waits for the rest of the message: end the wait.
+		_ = c.nc.SetReadDeadline(time.Unix(1, 0))
+		return
+	}
 	if expired != "" {
 		c.r.log.Info("wsroute: closing connection", "connectionId", c.id, "reason", expired)
 		c.close(websocket.StatusGoingAway, reasonGoingAway)
@@ -84,6 +99,7 @@ func (c *conn) onTimer() {
 			return
 		}
 		handling := c.handling.Load()
+		received := c.wire.bytesIn.Load()
 		ctx, cancel := context.WithTimeout(context.Background(), o.PongTimeout)
 		err := c.ws.Ping(ctx)
 		cancel()
@@ -91,6 +107,11 @@ func (c *conn) onTimer() {
 			if handling%2 == 1 || c.handling.Load() != handling {
 				// A handler ran during the wait, so the read loop may have
 				// left the pong unread: no verdict. The next ping decides.
+				return
+			}
+			if c.wire.bytesIn.Load() != received {
+				// Bytes came meanwhile: the client is alive, and its pong
+				// may wait behind a message that is still arriving.
 				return
 			}
 			c.r.log.Info("wsroute: client stopped answering pings", "connectionId", c.id, "err", err)

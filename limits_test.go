@@ -209,8 +209,8 @@ func TestMessageSizeLimit(t *testing.T) {
 	assert.Equal(t, atLimit, read(t, c.ws), "a message of exactly MaxMessageSize is fine")
 
 	send(t, c.ws, atLimit+" ")
-	// coder/websocket writes this close frame itself, with its own reason.
-	assert.Equal(t, websocket.StatusMessageTooBig, readClose(t, c.ws).Code)
+	// Refused on the frame's header, with the reason $disconnect gets.
+	assert.Equal(t, websocket.CloseError{Code: websocket.StatusMessageTooBig, Reason: "Message too big"}, readClose(t, c.ws))
 	s.log.requireDisconnect(t, id, 1009, "Message too big")
 
 	send(t, other.ws, `{"action":"echo"}`)

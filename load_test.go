@@ -52,7 +52,8 @@ func TestDisconnectExactlyOnce(t *testing.T) {
 	main := newSite(t, &wsroute.Options{MaxMessageSize: maxMessage})
 	idle := newSite(t, &wsroute.Options{IdleTimeout: 300 * time.Millisecond})
 	dur := newSite(t, &wsroute.Options{MaxConnectionDuration: 300 * time.Millisecond})
-	sites := []*site{main, idle, dur}
+	slow := newSite(t, &wsroute.Options{MessageTimeout: 300 * time.Millisecond})
+	sites := []*site{main, idle, dur, slow}
 
 	type want struct {
 		code   int
@@ -81,6 +82,14 @@ func TestDisconnectExactlyOnce(t *testing.T) {
 		}
 	}
 	nothing := func(*client, string) error { return nil }
+	// raw writes bytes on the client's socket, past its WebSocket library:
+	// frames no library would send.
+	raw := func(b []byte) func(*client, string) error {
+		return func(c *client, _ string) error {
+			_, err := c.nc.Write(b)
+			return err
+		}
+	}
 
 	var (
 		heldMu sync.Mutex
@@ -111,9 +120,16 @@ func TestDisconnectExactlyOnce(t *testing.T) {
 			if err := write(websocket.MessageText, []byte(strings.Repeat("x", maxMessage+1)))(c, id); err != nil {
 				return want{}, err
 			}
-			// coder/websocket writes this close frame itself, with its own reason.
-			return want{1009, "Message too big"}, expectClose(c.ws, testTimeout, websocket.StatusMessageTooBig, "*")
+			return want{1009, "Message too big"}, expectClose(c.ws, testTimeout, websocket.StatusMessageTooBig, "Message too big")
 		}},
+		{"oversize announced, not sent", main, serverCloses(websocket.StatusMessageTooBig, "Message too big",
+			raw([]byte{0x81, 0x80 | 126, 0xff, 0xff, 1, 2, 3, 4}))},
+		{"protocol violation", main, serverCloses(websocket.StatusProtocolError, "Client frame not masked",
+			raw(appendFrame(nil, finText, []byte("hi"), false)))},
+		{"close reason not UTF-8", main, serverCloses(websocket.StatusInvalidFramePayloadData, "Close frame reason is not valid UTF-8",
+			raw(closeFrame(1000, "\xff")))},
+		{"message timeout", slow, serverCloses(websocket.StatusPolicyViolation, "Message took too long",
+			raw(textFrame(`{"action":"echo","pad":"never ends"}`)[:20]))},
 		{"binary frame", main, serverCloses(websocket.StatusUnsupportedData, "Binary frames are not supported",
 			write(websocket.MessageBinary, []byte{0, 1, 2}))},
 		{"invalid UTF-8", main, serverCloses(websocket.StatusInvalidFramePayloadData, "Text frame is not valid UTF-8",
@@ -390,6 +406,7 @@ func TestPostToEachOtherUnderChurn(t *testing.T) {
 
 	var churnMu sync.Mutex
 	var churnIDs []string
+	churnWant := make(map[string][2]any) // the code and reason each churner's $disconnect must report
 	target := func(rnd *rand.Rand) string {
 		if rnd.IntN(7) == 0 {
 			churnMu.Lock()
@@ -427,14 +444,21 @@ func TestPostToEachOtherUnderChurn(t *testing.T) {
 					}
 				}
 				time.Sleep(time.Duration(rnd.IntN(5)) * time.Millisecond)
+				// Posts to this connection may be under way as it leaves:
+				// the way it left decides the code, never a failed write.
+				want := [2]any{1006, ""}
 				switch i % 3 {
 				case 0:
-					err = c.ws.Close(websocket.StatusNormalClosure, "")
+					want = [2]any{1000, "bye"}
+					err = c.ws.Close(websocket.StatusNormalClosure, "bye")
 				case 1:
 					err = c.ws.CloseNow()
 				case 2:
 					err = c.reset()
 				}
+				churnMu.Lock()
+				churnWant[s.log.id(name)] = want
+				churnMu.Unlock()
 				if err != nil {
 					fail(fmt.Errorf("%s: %w", name, err))
 				}
@@ -491,8 +515,13 @@ func TestPostToEachOtherUnderChurn(t *testing.T) {
 	// have all run once its $disconnect has.
 	churnMu.Lock()
 	for _, id := range churnIDs {
-		if _, err := s.log.waitDisconnect(id, testTimeout); err != nil {
+		ev, err := s.log.waitDisconnect(id, testTimeout)
+		if err != nil {
 			fail(err)
+			continue
+		}
+		if got := [2]any{ev.RequestContext.DisconnectStatusCode, ev.RequestContext.DisconnectReason}; got != churnWant[id] {
+			fail(fmt.Errorf("%s: $disconnect %v, want %v", id, got, churnWant[id]))
 		}
 	}
 	churnMu.Unlock()

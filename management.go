@@ -83,7 +83,8 @@ type ManagementOptions struct {
 
 	// Logger receives refused requests (at Info, with the reason, which the
 	// client is not told in detail) and errors of the ConnectionManager (at
-	// Error). Default: nothing is logged.
+	// Error). Default: [slog.Default]; pass slog.New(slog.DiscardHandler) to
+	// log nothing.
 	Logger *slog.Logger
 
 	// Throttle, when set, limits the calls served, in total and per caller
@@ -120,6 +121,7 @@ const (
 	msgBadToken       = "Invalid bearer token"
 	msgAuthTooLong    = "Authorization header too long"
 	msgSigMalformed   = "Malformed SigV4 signature"
+	msgSigUnknownKey  = "The security token included in the request is invalid."
 	msgSigMismatch    = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method."
 	msgSigUnsigned    = "Unsigned payloads are not accepted: sign the request body"
 	msgSigPayloadHash = "The x-amz-content-sha256 header does not match the request body"
@@ -206,6 +208,16 @@ const (
 // are accepted. The canonical URI is the path as sent, encoded once more, so
 // requests sent with "@" and with "%40" both verify when signed as sent.
 //
+// Everything but the signature's match with the body is checked before the
+// body is read: a request without credentials, with a malformed
+// Authorization header, an unknown access key ID (answered "The security
+// token included in the request is invalid.", as AWS does), a wrong bearer
+// token or a refusal of Authenticate is answered at once, unread. Every
+// refusal carries "Connection: close", so that the server closes the
+// connection instead of reading the body first. Serve the handler from an
+// [http.Server] with ReadHeaderTimeout and ReadTimeout set: they bound a
+// client that sends its headers or body slowly (see the README).
+//
 // The handler is safe for concurrent use. It does not retain r or its body
 // after ServeHTTP returns.
 func NewManagementHandler(cm ConnectionManager, opts *ManagementOptions) http.Handler {
@@ -240,7 +252,7 @@ func NewManagementHandler(cm ConnectionManager, opts *ManagementOptions) http.Ha
 		h.maxBody = defaultManagementMaxBody
 	}
 	if h.log == nil {
-		h.log = slog.New(slog.DiscardHandler)
+		h.log = slog.Default()
 	}
 	if len(o.Credentials) > 0 {
 		secrets := make(map[string]string, len(o.Credentials))
@@ -425,6 +437,11 @@ func (h *managementHandler) authenticateHeaders(r *http.Request) (*sigv4.Signatu
 	if h.sigv4 != nil {
 		sig, err := h.sigv4.Parse(r)
 		if err == nil {
+			// An unknown key is refused before the body is read, as AWS
+			// refuses it: access key IDs are identifiers, not secrets.
+			if _, known := h.sigv4.Secret(sig.AccessKeyID); !known {
+				return nil, &mgmtError{http.StatusForbidden, shapeForbidden, msgSigUnknownKey}, "unknown access key ID"
+			}
 			return sig, nil, ""
 		}
 		if !errors.Is(err, sigv4.ErrMissing) {
@@ -480,6 +497,10 @@ func (h *managementHandler) sigv4Error(err error) *mgmtError {
 func (h *managementHandler) refuse(w http.ResponseWriter, r *http.Request, requestID string, e *mgmtError, reason string) {
 	h.log.Info("wsroute: management API: request refused", "method", r.Method, "remoteAddr", r.RemoteAddr,
 		"requestId", requestID, "reason", reason)
+	// The body of a refused request is never read: close the connection
+	// after the answer, so that the server does not read the body first to
+	// keep it.
+	w.Header().Set("Connection", "close")
 	writeManagementError(w, e)
 }
 

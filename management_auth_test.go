@@ -188,7 +188,8 @@ func TestManagementSigV4(t *testing.T) {
 			s.declarePayload = hex.EncodeToString(sum[:])
 		}, status: 200},
 		{name: "wrong secret", signer: func(s *mgmtSigner) { s.secret = "nope" }, status: 403, msg: msgSigMismatch},
-		{name: "unknown key", signer: func(s *mgmtSigner) { s.keyID = "AKIANOBODY" }, status: 403, msg: msgSigMismatch},
+		{name: "unknown key", signer: func(s *mgmtSigner) { s.keyID = "AKIANOBODY" }, status: 403,
+			msg: "The security token included in the request is invalid."},
 		{name: "expired", signer: func(s *mgmtSigner) { s.at = s.at.Add(-6 * time.Minute) }, status: 403,
 			msg: "Signature expired: X-Amz-Date (or a presigned URL's expiry) is outside the allowed clock skew of the server's time"},
 		{name: "from the future", signer: func(s *mgmtSigner) { s.at = s.at.Add(6 * time.Minute) }, status: 403},

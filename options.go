@@ -2,9 +2,11 @@ package wsroute
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // Options configures a [Router]. A nil *Options, and every zero field, means
@@ -41,7 +43,9 @@ type Options struct {
 
 	// APIKeys, when not empty, makes an API key required: the upgrade request
 	// must carry one of them in its x-api-key header, or it is refused with
-	// 403 before the authorizer and $connect run.
+	// 403 before the authorizer and $connect run. Keys are compared in
+	// constant time. An empty key is an error in [New] (an unset environment
+	// variable would otherwise let in clients that send no key).
 	APIKeys []string
 
 	// MaxMessageSize bounds an inbound message, in bytes. A client that sends
@@ -91,15 +95,36 @@ type Options struct {
 	AcceptBinary bool
 
 	// OriginPatterns and InsecureSkipVerify control the Origin check, as in
-	// [websocket.AcceptOptions]: by default a browser request from another
-	// origin than the Host is refused with 403. Patterns are matched with
-	// path.Match against the origin's host (or scheme://host when the pattern
-	// contains "://").
+	// [websocket.AcceptOptions]: by default a browser request that sends an
+	// Origin header other than the Host is refused with 403 before the
+	// authorizer and $connect run. Patterns are matched with path.Match
+	// against the origin's host (or scheme://host when the pattern contains
+	// "://"). Requests without an Origin header (non-browser clients) are
+	// never refused by this check.
+	//
+	// InsecureSkipVerify turns off the Origin check, and nothing else: it has
+	// nothing to do with TLS certificates, and API keys, the authorizer and
+	// $connect still run. Any web page can then open connections that carry
+	// its visitors' cookies; prefer OriginPatterns.
 	OriginPatterns     []string
 	InsecureSkipVerify bool
 
-	// Logger receives handler errors and panics, closes caused by limits, and
-	// shutdown. Default: nothing is logged.
+	// Compression negotiates permessage-deflate (RFC 7692) with clients that
+	// offer it; others are served uncompressed. Default CompressionDisabled,
+	// as API Gateway has no compression. It trades CPU and memory per
+	// connection for bandwidth; BENCHMARKS.md measures both for each mode.
+	// MaxMessageSize applies to a message after decompression.
+	Compression CompressionMode
+
+	// CompressionThreshold is the size in bytes below which an outbound
+	// message is sent uncompressed. Default: the transport's, 512 bytes with
+	// CompressionNoContextTakeover and 128 with CompressionContextTakeover.
+	CompressionThreshold int
+
+	// Logger receives handler errors and panics (at Error, with the stack),
+	// closes caused by limits and timeouts (at Info), and shutdown. Default:
+	// [slog.Default], as net/http logs to the standard logger; pass
+	// slog.New(slog.DiscardHandler) to log nothing.
 	Logger *slog.Logger
 
 	// Quotas, when set, enforces API Gateway's quotas for WebSocket APIs
@@ -131,6 +156,15 @@ type Options struct {
 	// AuthorizerResult.UsageIdentifierKey the Authorizer returned.
 	APIKeySelectionExpression string
 
+	// MessageTimeout bounds how long one inbound message may take to arrive,
+	// from its first frame's header to its last byte; the time a handler of
+	// the connection runs meanwhile does not count. A client that takes longer
+	// is closed with 1008 "Message took too long". While a message arrives,
+	// its bytes count as the client's answer to pings, so a slow upload is
+	// bounded by this limit, not by PongTimeout. Default 1 minute (128 KiB at
+	// 2.2 KB/s). Negative disables it.
+	MessageTimeout time.Duration
+
 	// Throttle, when set, limits the rate of messages per router, route,
 	// connection and authorizer principal, and of new connections per
 	// source IP, in bounded memory (see [Throttle]). Default nil: no
@@ -147,6 +181,38 @@ type Options struct {
 	// replaced by what the router sees, as API Gateway does. Default none:
 	// sourceIp is the TCP peer.
 	TrustedProxies []string
+}
+
+// CompressionMode selects how [Options.Compression] compresses messages.
+type CompressionMode int
+
+const (
+	// CompressionDisabled negotiates no compression. The default.
+	CompressionDisabled CompressionMode = iota
+
+	// CompressionNoContextTakeover compresses each message on its own, with
+	// compressor state taken from a pool for the message and returned after
+	// it: an idle connection holds about 3 KiB more (BENCHMARKS.md), at
+	// the price of a lower ratio on streams of small, similar messages.
+	CompressionNoContextTakeover
+
+	// CompressionContextTakeover keeps each connection's compression window
+	// across messages: the best ratio for a stream of similar JSON messages,
+	// but each connection that has received a compressed message keeps its
+	// compressor (about 1.2 MB, see BENCHMARKS.md) for as long as it is open.
+	// A client that cannot take over context gets
+	// CompressionNoContextTakeover.
+	CompressionContextTakeover
+)
+
+func (m CompressionMode) transport() websocket.CompressionMode {
+	switch m {
+	case CompressionNoContextTakeover:
+		return websocket.CompressionNoContextTakeover
+	case CompressionContextTakeover:
+		return websocket.CompressionContextTakeover
+	}
+	return websocket.CompressionDisabled
 }
 
 // AuthorizerResult is what an Authorizer grants a connection.
@@ -189,9 +255,31 @@ func (o *Options) withDefaults() (Options, error) {
 	def(&c.RouteSelectionExpression, defaultExpression)
 	def(&c.Stage, defaultStageAndAPIName)
 	def(&c.APIID, defaultStageAndAPIName)
-	if c.MaxMessageSize < 0 || c.MaxPostSize < 0 || c.SendQueueSize < 0 || c.SendQueueBytes < 0 ||
-		c.PongTimeout < 0 || c.CloseTimeout < 0 {
-		return c, errors.New("wsroute: negative size or timeout in Options")
+	for _, f := range []struct {
+		name     string
+		negative bool
+	}{
+		{"MaxMessageSize", c.MaxMessageSize < 0},
+		{"MaxPostSize", c.MaxPostSize < 0},
+		{"SendQueueSize", c.SendQueueSize < 0},
+		{"SendQueueBytes", c.SendQueueBytes < 0},
+		{"PongTimeout", c.PongTimeout < 0},
+		{"CloseTimeout", c.CloseTimeout < 0},
+		{"CompressionThreshold", c.CompressionThreshold < 0},
+	} {
+		if f.negative {
+			return c, fmt.Errorf("wsroute: Options.%s is negative", f.name)
+		}
+	}
+	if c.Compression < CompressionDisabled || c.Compression > CompressionContextTakeover {
+		return c, fmt.Errorf("wsroute: Options.Compression is %d, not a CompressionMode", c.Compression)
+	}
+	for i, k := range c.APIKeys {
+		if k == "" {
+			// An unset environment variable must not let in every client
+			// that sends no key.
+			return c, fmt.Errorf("wsroute: Options.APIKeys[%d] is empty", i)
+		}
 	}
 	defInt := func(v *int, d int) {
 		if *v == 0 {
@@ -215,7 +303,7 @@ func (o *Options) withDefaults() (Options, error) {
 	defDur(&c.PongTimeout, defaultPongTimeout)
 	defDur(&c.CloseTimeout, defaultCloseTimeout)
 	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
+		c.Logger = slog.Default()
 	}
 	if err := c.applyQuotas(); err != nil {
 		return c, err

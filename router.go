@@ -2,12 +2,12 @@ package wsroute
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
 	"runtime/debug"
@@ -37,9 +37,14 @@ import (
 // [Router.Shutdown] gives up waiting.
 //
 // A handler that returns an error, or panics, gets the client the Internal
-// server error frame (on $connect: HTTP 500); the panic is recovered and logged.
-// An [IntegrationError] chooses the status and message instead, as API
-// Gateway answers a failing integration (502, 504 "Endpoint request timed out").
+// server error frame (on $connect: HTTP 500); the error or panic is logged to
+// [Options.Logger] ([slog.Default] unless set). An [IntegrationError] chooses
+// the status and message instead, as API Gateway answers a failing
+// integration (502, 504 "Endpoint request timed out").
+//
+// Frames a message handler posts to its own connection (with
+// [ConnectionManager.PostToConnection]) before it returns reach the client
+// before its [Response.Body].
 type Handler interface {
 	ServeEvent(ctx context.Context, req *Request) (*Response, error)
 }
@@ -63,7 +68,7 @@ type Router struct {
 	expr         *Expression
 	log          *slog.Logger
 	identitySrcs []identitySource
-	apiKeys      map[string]struct{}
+	apiKeys      apiKeySet
 	quotas       *quotaGate // nil without Options.Quotas
 	iam          *iamAuth   // nil unless Options.IAM
 
@@ -72,6 +77,10 @@ type Router struct {
 
 	routesMu sync.Mutex
 	routes   atomic.Pointer[map[string]Handler] // copy on write
+
+	// routes holds the handlers wrapped in middleware (middleware.go).
+	rawRoutes  map[string]Handler // as registered; guarded by routesMu
+	middleware []Middleware       // guarded by routesMu
 
 	conns connTable
 	cm    *localConnections
@@ -112,12 +121,7 @@ func New(opts *Options) (*Router, error) {
 		identitySrcs: srcs,
 		quotas:       newQuotaGate(o.Quotas),
 	}
-	if len(o.APIKeys) > 0 {
-		r.apiKeys = make(map[string]struct{}, len(o.APIKeys))
-		for _, k := range o.APIKeys {
-			r.apiKeys[k] = struct{}{}
-		}
-	}
+	r.apiKeys = newAPIKeySet(o.APIKeys)
 	r.routes.Store(&map[string]Handler{})
 	r.conns.init()
 	r.cm = &localConnections{r: r}
@@ -152,13 +156,11 @@ func (r *Router) Handle(routeKey string, h Handler) {
 	}
 	r.routesMu.Lock()
 	defer r.routesMu.Unlock()
-	old := *r.routes.Load()
-	if _, dup := old[routeKey]; dup {
+	if _, dup := r.rawRoutes[routeKey]; dup {
 		panic(fmt.Sprintf("wsroute: route %q registered twice", routeKey))
 	}
-	m := maps.Clone(old)
-	m[routeKey] = r.quotas.route(h, len(m)+1)
-	r.routes.Store(&m)
+	h = r.quotas.route(h, len(r.rawRoutes)+1)
+	r.registerLocked(routeKey, h) // middleware.go
 }
 
 // HandleFunc registers f for routeKey, as [Router.Handle] does.
@@ -184,6 +186,9 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		if status == http.StatusUpgradeRequired {
 			w.Header().Set("Connection", "Upgrade")
 			w.Header().Set("Upgrade", "websocket")
+		}
+		if msg == msgBadVersion {
+			w.Header().Set("Sec-WebSocket-Version", "13") // RFC 6455 §4.4
 		}
 		http.Error(w, msg, status)
 		return
@@ -212,7 +217,7 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 
 func (r *Router) serveHandshake(w http.ResponseWriter, req *http.Request) {
 	if r.apiKeys != nil {
-		if _, ok := r.apiKeys[req.Header.Get("X-Api-Key")]; !ok {
+		if !r.apiKeys.valid(req.Header.Get("X-Api-Key")) {
 			writeJSONMessage(w, http.StatusForbidden, "Forbidden")
 			return
 		}
@@ -264,8 +269,9 @@ func (r *Router) serveHandshake(w http.ResponseWriter, req *http.Request) {
 	// frames posted now wait in the queue until the socket exists.
 	c.register()
 
-	hw := &hijackWriter{ResponseWriter: w}
-	ao := &websocket.AcceptOptions{InsecureSkipVerify: true} // the origin was checked above
+	hw := &hijackWriter{ResponseWriter: w, wrap: c.wrapWire}
+	ao := &websocket.AcceptOptions{InsecureSkipVerify: true, // the origin was checked above
+		CompressionMode: r.opts.Compression.transport(), CompressionThreshold: r.opts.CompressionThreshold}
 	if subprotocol != "" {
 		ao.Subprotocols = []string{subprotocol}
 	}
@@ -353,10 +359,10 @@ func checkHandshake(r *http.Request) (int, string) {
 		return http.StatusUpgradeRequired, "WebSocket handshake needs HTTP/1.1"
 	}
 	if r.Header.Get("Sec-WebSocket-Version") != "13" {
-		return http.StatusBadRequest, "unsupported Sec-WebSocket-Version: only 13 is supported"
+		return http.StatusBadRequest, msgBadVersion
 	}
-	if k := r.Header.Values("Sec-WebSocket-Key"); len(k) != 1 || len(strings.TrimSpace(k[0])) != 24 {
-		return http.StatusBadRequest, "missing or invalid Sec-WebSocket-Key"
+	if k := r.Header.Values("Sec-WebSocket-Key"); len(k) != 1 || !validWebSocketKey(strings.TrimSpace(k[0])) {
+		return http.StatusBadRequest, "missing or invalid Sec-WebSocket-Key: want the base64 encoding of 16 bytes"
 	}
 	return 0, ""
 }
@@ -421,10 +427,18 @@ func writeRefusal(w http.ResponseWriter, resp *Response) {
 type hijackWriter struct {
 	http.ResponseWriter
 	conn net.Conn
+	wrap func(nc net.Conn, pre []byte) net.Conn // the connection the transport reads
 }
 
 func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil && w.wrap != nil {
+		// What the client sent after the request waits in brw: it goes
+		// through the wrapper first, ahead of the socket.
+		pre, _ := brw.Reader.Peek(brw.Reader.Buffered())
+		c = w.wrap(c, bytes.Clone(pre))
+		brw.Reader.Reset(c)
+	}
 	w.conn = c
 	return c, brw, err
 }

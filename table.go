@@ -11,6 +11,8 @@ import (
 type connTable struct {
 	closed atomic.Bool // set by Shutdown before it sweeps the shards
 	shards [64]connShard
+
+	n atomic.Int64 // connections in the shards
 }
 
 type connShard struct {
@@ -37,6 +39,9 @@ func (t *connTable) shard(id string) *connShard {
 func (t *connTable) add(c *conn) bool {
 	s := t.shard(c.id)
 	s.mu.Lock()
+	if _, dup := s.m[c.id]; !dup {
+		t.n.Add(1)
+	}
 	s.m[c.id] = c
 	closed := t.closed.Load()
 	s.mu.Unlock()
@@ -48,6 +53,7 @@ func (t *connTable) remove(c *conn) {
 	s.mu.Lock()
 	if s.m[c.id] == c {
 		delete(s.m, c.id)
+		t.n.Add(-1)
 	}
 	s.mu.Unlock()
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/wsroute/wsroute"
 )
 
 // DialOptions configures [Dial]. The zero value dials with no extra headers,
@@ -30,6 +33,10 @@ type DialOptions struct {
 
 	// ReadLimit bounds the size of a frame the client accepts. Default 1 MiB.
 	ReadLimit int64
+	// RouteSelection is the route selection expression that
+	// [Client.SendAction] builds messages for. Default: the router's, with
+	// [Server.Dial]; otherwise the default expression, $request.body.action.
+	RouteSelection *wsroute.Expression
 }
 
 // Frame is one message the client received.
@@ -51,6 +58,12 @@ func kind(t websocket.MessageType) string {
 
 // String returns the frame's data as text.
 func (f Frame) String() string { return string(f.Data) }
+
+// IsText reports whether the frame is a text frame.
+func (f Frame) IsText() bool { return f.Type == websocket.MessageText }
+
+// IsBinary reports whether the frame is a binary frame.
+func (f Frame) IsBinary() bool { return f.Type == websocket.MessageBinary }
 
 // ErrorFrame is the content of the error frames that API Gateway sends on an
 // open connection: {"message": "Forbidden", "connectionId":"…",
@@ -81,8 +94,11 @@ type Client struct {
 	Timeout time.Duration
 
 	t      TB
-	notify chan struct{} // signalled when a frame or the end arrives
-	done   chan struct{} // closed when the read goroutine returns
+	expr   *wsroute.Expression // for SendAction
+	local  string              // the client's address, as the server sees it
+	server *Server             // set by Server.Dial
+	notify chan struct{}       // signalled when a frame or the end arrives
+	done   chan struct{}       // closed when the read goroutine returns
 
 	mu     sync.Mutex
 	frames []Frame
@@ -147,12 +163,28 @@ func dial(ctx context.Context, rawURL string, opts *DialOptions) (*Client, *http
 		}
 		u.RawQuery = q.Encode()
 	}
+	// A transport of its own records the client's address, which the
+	// server's $connect middleware sees as the remote address.
+	var local string
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			local = nc.LocalAddr().String()
+		}
+		return nc, err
+	}}
+	defer tr.CloseIdleConnections() // an upgraded connection is not idle: it stays open
 	conn, resp, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{
+		HTTPClient:   &http.Client{Transport: tr},
 		HTTPHeader:   o.Header,
 		Subprotocols: o.Subprotocols,
 	})
 	if err != nil {
 		return nil, resp, err
+	}
+	expr := o.RouteSelection
+	if expr == nil {
+		expr = defaultExpression
 	}
 	limit := o.ReadLimit
 	if limit <= 0 {
@@ -163,6 +195,8 @@ func dial(ctx context.Context, rawURL string, opts *DialOptions) (*Client, *http
 		Conn:     conn,
 		Response: resp,
 		Timeout:  DefaultTimeout,
+		expr:     expr,
+		local:    local,
 		notify:   make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
@@ -279,18 +313,43 @@ func (c *Client) SendJSON(ctx context.Context, v any) {
 	c.send(ctx, websocket.MessageText, b)
 }
 
-// SendAction sends {"action":action, …fields} as one text frame: the message
-// that the default route selection expression, $request.body.action, routes
-// to action. fields may be nil; an "action" key in it is overridden.
-func (c *Client) SendAction(ctx context.Context, action string, fields map[string]any) {
+// SendAction sends, as one text frame, a JSON message that the route
+// selection expression routes to routeKey: fields (which may be nil) with
+// the values the expression reads set to yield routeKey (see
+// [wsroute.Expression.Message]). With the default expression,
+// $request.body.action, it sends {"action":routeKey, …fields}; with
+// ${request.body.service}/${request.body.action}, SendAction(ctx,
+// "chat/join", nil) sends {"action":"join","service":"chat"}. The expression
+// is the router's for a client from [Server.Dial], else
+// DialOptions.RouteSelection or the default. It fails the test when no
+// message yields routeKey.
+func (c *Client) SendAction(ctx context.Context, routeKey string, fields map[string]any) {
 	c.t.Helper()
-	m := make(map[string]any, len(fields)+1)
-	for k, v := range fields {
-		m[k] = v
+	b, err := c.expr.Message(routeKey, fields)
+	if err != nil {
+		c.t.Fatalf("wsroutetest: SendAction: %v; send the frame with SendJSON or SendText", err)
 	}
-	m["action"] = action
-	c.SendJSON(ctx, m)
+	c.send(ctx, websocket.MessageText, b)
 }
+
+// ConnectionID returns the ID the router gave this client's connection, as
+// its $connect event had it. It fails the test for a client made by the
+// package-level [Dial], whose server is unknown: dial with [Server.Dial].
+func (c *Client) ConnectionID() string {
+	c.t.Helper()
+	if c.server == nil {
+		c.t.Fatalf("wsroutetest: ConnectionID: this client was made by Dial, not Server.Dial, so its connection ID is unknown")
+		return ""
+	}
+	id := c.server.connectionID(c.local)
+	if id == "" {
+		c.t.Fatalf("wsroutetest: ConnectionID: the server saw no $connect from %s", c.local)
+	}
+	return id
+}
+
+// Subprotocol returns the subprotocol the server selected, or "".
+func (c *Client) Subprotocol() string { return c.Conn.Subprotocol() }
 
 func (c *Client) send(ctx context.Context, typ websocket.MessageType, b []byte) {
 	c.t.Helper()
@@ -308,6 +367,16 @@ func (c *Client) ExpectText(ctx context.Context, want string) {
 	f := c.Next(ctx)
 	if f.Type != websocket.MessageText || string(f.Data) != want {
 		c.t.Fatalf("wsroutetest: got %s frame %q, want text frame %q", kind(f.Type), truncate(f.Data), want)
+	}
+}
+
+// ExpectBinary waits for the next frame and fails the test unless it is a
+// binary frame equal to want.
+func (c *Client) ExpectBinary(ctx context.Context, want []byte) {
+	c.t.Helper()
+	f := c.Next(ctx)
+	if f.Type != websocket.MessageBinary || string(f.Data) != string(want) {
+		c.t.Fatalf("wsroutetest: got %s frame %q, want binary frame %q", kind(f.Type), truncate(f.Data), want)
 	}
 }
 

@@ -44,14 +44,23 @@ type Events struct {
 	// router does after Options.Authorizer granted the connection.
 	Authorizer map[string]any
 
-	// RouteSelection computes the route key of Message events. Default: the
-	// default expression, $request.body.action.
+	// RouteSelection computes the route key of Message events and the body
+	// of Action events. Default: the default expression,
+	// $request.body.action; [NewEventsFor] sets the router's.
 	RouteSelection *wsroute.Expression
 
 	// Now returns the time of each event. Default time.Now.
 	Now func() time.Time
 
 	mu sync.Mutex
+}
+
+// NewEventsFor returns [NewEvents] with RouteSelection set to r's route
+// selection expression, so that Message and Action route as r does.
+func NewEventsFor(r *wsroute.Router) *Events {
+	e := NewEvents()
+	e.RouteSelection = r.RouteSelectionExpression()
+	return e
 }
 
 // NewEvents returns the events of a new simulated connection with a fresh ID,
@@ -147,11 +156,7 @@ var defaultExpression = wsroute.MustParseExpression("$request.body.action")
 // expression yields nothing). The router would send a message whose key has
 // no route to $default; call the $default handler yourself for that case.
 func (e *Events) Message(body string) *wsroute.Request {
-	expr := e.RouteSelection
-	if expr == nil {
-		expr = defaultExpression
-	}
-	key, ok := expr.Evaluate([]byte(body))
+	key, ok := e.expression().Evaluate([]byte(body))
 	if !ok || key == "" {
 		key = wsroute.RouteDefault
 	}
@@ -174,9 +179,31 @@ func (e *Events) Disconnect(code int, reason string) *wsroute.Request {
 	rc := e.context(wsroute.RouteDisconnect, wsroute.EventDisconnect)
 	rc.DisconnectStatusCode = code
 	rc.DisconnectReason = reason
+	// The headers API Gateway (and a router) sends on DISCONNECT.
 	return &wsroute.Request{
-		Headers:           map[string]string{"Host": e.DomainName},
-		MultiValueHeaders: map[string][]string{"Host": {e.DomainName}},
+		Headers:           map[string]string{"Host": e.DomainName, "x-api-key": "", "X-Forwarded-For": "", "x-restapi": ""},
+		MultiValueHeaders: map[string][]string{"Host": {e.DomainName}, "x-api-key": {""}, "X-Forwarded-For": {""}, "x-restapi": {""}},
 		RequestContext:    rc,
 	}
+}
+
+// Action returns a MESSAGE event for routeKey whose body is the message the
+// route selection expression routes there: fields, with the values the
+// expression reads set (see [wsroute.Expression.Message]); with the default
+// expression, {"action":routeKey, …fields}. It is the event a router passes
+// for [Client.SendAction]. It panics when no message yields routeKey, as a
+// test's own mistake.
+func (e *Events) Action(routeKey string, fields map[string]any) *wsroute.Request {
+	body, err := e.expression().Message(routeKey, fields)
+	if err != nil {
+		panic("wsroutetest: Events.Action: " + err.Error())
+	}
+	return e.MessageRoute(routeKey, string(body))
+}
+
+func (e *Events) expression() *wsroute.Expression {
+	if e.RouteSelection != nil {
+		return e.RouteSelection
+	}
+	return defaultExpression
 }

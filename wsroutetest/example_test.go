@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/wsroute/wsroute"
 	"github.com/wsroute/wsroute/wsroutetest"
@@ -72,7 +73,7 @@ func ExampleServer_Dial() {
 
 	r := wsroutetest.NewRouter(t, nil)
 	r.HandleFunc(wsroute.RouteConnect, func(ctx context.Context, req *wsroute.Request) (*wsroute.Response, error) {
-		if req.Headers["Authorization"] != "Bearer s3cret" {
+		if req.Header("authorization") != "Bearer s3cret" {
 			return &wsroute.Response{StatusCode: http.StatusUnauthorized, Body: "who are you?"}, nil
 		}
 		fmt.Println("room:", req.QueryStringParameters["room"])
@@ -88,7 +89,7 @@ func ExampleServer_Dial() {
 		Query:        url.Values{"room": {"lobby"}},
 		Subprotocols: []string{"chat.v1", "chat.v2"},
 	})
-	fmt.Println("subprotocol:", c.Conn.Subprotocol())
+	fmt.Println("subprotocol:", c.Subprotocol())
 	// Output:
 	// 401
 	// room: lobby
@@ -152,4 +153,84 @@ func ExampleEvents() {
 	// MESSAGE $default 16
 	// DISCONNECT 1001 Going away
 	// true
+}
+
+// A client knows its own connection ID, so a test can push to it through
+// the router's manager, or check what a handler did to it.
+func ExampleClient_ConnectionID() {
+	t := &exampleT{}
+	defer t.done()
+	ctx := context.Background()
+
+	r := wsroutetest.NewRouter(t, nil)
+	srv := wsroutetest.NewServer(t, r, nil)
+	alice := srv.Dial(t, nil)
+
+	id := alice.ConnectionID()
+	if err := r.Connections().PostToConnection(ctx, id, []byte("hello, alice")); err != nil {
+		panic(err)
+	}
+	fmt.Println(alice.Next(ctx))
+	if err := r.CloseConnection(ctx, id, 4001, "session expired"); err != nil {
+		panic(err)
+	}
+	fmt.Println(alice.ExpectClose(ctx, 4001)) // close codes are plain numbers
+	// Output:
+	// hello, alice
+	// session expired
+}
+
+// SendAction and Events.Action build messages for the router's route
+// selection expression, whatever it is.
+func ExampleClient_SendAction() {
+	t := &exampleT{}
+	defer t.done()
+	ctx := context.Background()
+
+	r := wsroutetest.NewRouter(t, &wsroute.Options{RouteSelectionExpression: "${request.body.service}/${request.body.action}"})
+	r.HandleFunc("chat/join", func(ctx context.Context, req *wsroute.Request) (*wsroute.Response, error) {
+		return &wsroute.Response{Body: "got " + req.Body}, nil
+	})
+	srv := wsroutetest.NewServer(t, r, nil)
+	c := srv.Dial(t, nil)
+	c.SendAction(ctx, "chat/join", map[string]any{"room": "lobby"})
+	fmt.Println(c.Next(ctx))
+
+	ev := wsroutetest.NewEventsFor(r)
+	req := ev.Action("chat/join", nil)
+	fmt.Println(req.RequestContext.RouteKey, req.Body)
+	// Output:
+	// got {"action":"join","room":"lobby","service":"chat"}
+	// chat/join {"action":"join","service":"chat"}
+}
+
+// printingT prints, from each line logged through it, the message: what a
+// test shows with -v or when it fails.
+type printingT struct{ exampleT }
+
+func (p *printingT) Logf(format string, args ...any) {
+	line := fmt.Sprintf(format, args...)
+	if i := strings.Index(line, "msg="); i >= 0 {
+		if j := strings.Index(line[i:], " routeKey="); j >= 0 {
+			fmt.Println(line[i : i+j])
+		}
+	}
+}
+
+// Routers from NewRouter log through the test's Logf: a handler's panic shows
+// beside the test that caused it.
+func ExampleNewRouter() {
+	t := &printingT{}
+	defer t.done()
+	ctx := context.Background()
+
+	r := wsroutetest.NewRouter(t, nil)
+	r.HandleFunc("divide", func(ctx context.Context, req *wsroute.Request) (*wsroute.Response, error) {
+		panic("division by zero")
+	})
+	c := wsroutetest.NewServer(t, r, nil).Dial(t, nil)
+	c.SendAction(ctx, "divide", nil)
+	c.ExpectInternalServerError(ctx)
+	// Output:
+	// msg="wsroute: handler panicked"
 }

@@ -27,10 +27,12 @@ type Recorder struct {
 }
 
 type recorded struct {
-	info    wsroute.Connection
-	open    bool
-	deleted bool
-	posts   [][]byte
+	info        wsroute.Connection
+	open        bool
+	deleted     bool
+	closeCode   int
+	closeReason string
+	posts       [][]byte
 }
 
 // NewRecorder returns an empty Recorder.
@@ -131,6 +133,7 @@ func (r *Recorder) DeleteConnection(ctx context.Context, connectionID string) er
 		return err
 	}
 	c.open, c.deleted = false, true
+	c.closeCode, c.closeReason = 1000, "Connection Closed Normally"
 	return nil
 }
 
@@ -169,4 +172,42 @@ func (r *Recorder) Deleted(connectionID string) bool {
 	return c != nil && c.deleted
 }
 
-var _ wsroute.ConnectionManager = (*Recorder)(nil)
+// CloseConnection marks connectionID closed with code and reason, as
+// [wsroute.Router.CloseConnection] would (see [Recorder.CloseStatus]). It
+// refuses what a router refuses: an invalid code or reason
+// ([wsroute.ErrInvalidClose]), or a connection that is not open
+// ([wsroute.ErrGone]). Like DeleteConnection, it runs no $disconnect handler.
+func (r *Recorder) CloseConnection(ctx context.Context, connectionID string, code int, reason string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := wsroute.CheckCloseStatus(code, reason); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, err := r.get(connectionID)
+	if err != nil {
+		return err
+	}
+	c.open, c.closeCode, c.closeReason = false, code, reason
+	return nil
+}
+
+// CloseStatus returns the code and reason that CloseConnection (or
+// DeleteConnection: 1000 "Connection Closed Normally") closed connectionID
+// with, and ok=false when neither did.
+func (r *Recorder) CloseStatus(connectionID string) (code int, reason string, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.conns[connectionID]
+	if c == nil || c.closeCode == 0 {
+		return 0, "", false
+	}
+	return c.closeCode, c.closeReason, true
+}
+
+var (
+	_ wsroute.ConnectionManager = (*Recorder)(nil)
+	_ wsroute.ConnectionCloser  = (*Recorder)(nil)
+)

@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"regexp"
 	"syscall"
 	"time"
 
@@ -72,7 +73,7 @@ func run(ctx context.Context, args []string, out, logOut io.Writer) error {
 	if *verbose {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewTextHandler(unquoteIDs{logOut}, &slog.HandlerOptions{Level: level}))
 	app, err := chatapp.New(&chatapp.Options{
 		Logger: log,
 		ManagementHandler: func(cm wsroute.ConnectionManager) (http.Handler, error) {
@@ -110,8 +111,16 @@ Press Ctrl+C to stop.
 `, base, ln.Addr(), chatapp.EndpointPath, *keyID, *secret, *token)
 
 	srv := &http.Server{
-		Handler:           app.Handler(),
+		Handler: app.Handler(),
+		// Bound what a slow or idle client can hold. WebSocket connections
+		// are hijacked at the upgrade, which clears these deadlines: they
+		// bound the handshake, the page and the management API, while the
+		// router's IdleTimeout and MaxConnectionDuration bound the
+		// WebSockets.
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	serveErr := make(chan error, 1)
@@ -152,4 +161,19 @@ func randomString(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // never fails
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// unquoteIDs writes log lines with connection IDs unquoted. slog's text
+// handler quotes any value that contains "=", and every connection ID ends
+// in "=": connectionId="L0SM9cOFvHcCIhw=" would carry its quotes into a
+// pasted URL or command. The IDs hold nothing else that needs quoting.
+type unquoteIDs struct{ w io.Writer }
+
+var quotedID = regexp.MustCompile(`(connectionId)="([A-Za-z0-9_-]+=*)"`)
+
+func (u unquoteIDs) Write(p []byte) (int, error) {
+	if _, err := u.w.Write(quotedID.ReplaceAll(p, []byte("$1=$2"))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

@@ -54,7 +54,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second}
+	// WebSocket connections are hijacked at the upgrade, which clears these
+	// deadlines: they bound the handshake and plain HTTP requests only.
+	srv := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	fmt.Fprintf(out, "Order status: ws://%s/ws?orderId=1001 (orders advance every %v)\n", ln.Addr(), *interval)
 
 	var wg sync.WaitGroup

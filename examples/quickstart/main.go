@@ -11,33 +11,68 @@ import (
 	"errors"
 	"log"
 	"maps"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/wsroute/wsroute"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-
-	router, handler := newServer(os.Getenv("MANAGEMENT_TOKEN"))
-	srv := &http.Server{Addr: "127.0.0.1:8080", Handler: handler}
-	go func() {
-		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		router.Shutdown(shutdown) // closes WebSockets (http.Server.Shutdown does not)
-		srv.Shutdown(shutdown)
-	}()
-	log.Printf("clients dial ws://%s/ws", srv.Addr)
-	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+	ln, err := net.Listen("tcp", "127.0.0.1:8080")
+	if err != nil {
 		log.Fatal(err)
 	}
+	log.Printf("clients dial ws://%s/ws", ln.Addr())
+	if err := run(ctx, ln, os.Getenv("MANAGEMENT_TOKEN")); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// run serves on ln until ctx is done, then shuts down gracefully and returns
+// only when the shutdown has finished: every WebSocket closed with 1001 and
+// its $disconnect run, every HTTP request answered.
+func run(ctx context.Context, ln net.Listener, managementToken string) error {
+	router, handler := newServer(managementToken)
+	srv := &http.Server{
+		Handler: handler,
+		// Bound what a slow or idle client can hold. WebSocket connections
+		// are hijacked at the upgrade, which clears these deadlines: they
+		// bound the handshake and the plain HTTP requests (the management
+		// API), while the router's IdleTimeout and MaxConnectionDuration
+		// bound the WebSockets.
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		return err // the listener failed
+	case <-ctx.Done():
+	}
+
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// The router first: http.Server.Shutdown does not touch hijacked
+	// connections, which the router closes with 1001 "Going away".
+	err := router.Shutdown(shutdown)
+	if serr := srv.Shutdown(shutdown); err == nil {
+		err = serr
+	}
+	if serr := <-serveErr; err == nil && !errors.Is(serr, http.ErrServerClosed) {
+		err = serr
+	}
+	return err
 }
 
 // newServer builds the router and mounts it, with the management API when a

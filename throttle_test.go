@@ -282,3 +282,25 @@ func TestThrottleMemoryBound(t *testing.T) {
 	// The latest address is still remembered: its bucket is empty.
 	require.Equal(t, http.StatusTooManyRequests, upgrade(ip(keys-1)))
 }
+
+// TestThrottleInvalid: New names the setting that is wrong.
+func TestThrottleInvalid(t *testing.T) {
+	bad := &wsroute.ThrottleSettings{RateLimit: 1, BurstLimit: 0}
+	tests := []struct {
+		th   wsroute.Throttle
+		want string
+	}{
+		{wsroute.Throttle{Router: bad}, "Throttle.Router needs RateLimit > 0 and BurstLimit >= 1"},
+		{wsroute.Throttle{Connection: &wsroute.ThrottleSettings{RateLimit: 0, BurstLimit: 1}}, "Throttle.Connection needs"},
+		{wsroute.Throttle{Principal: bad}, "Throttle.Principal needs"},
+		{wsroute.Throttle{NewConnectionsPerIP: bad}, "Throttle.NewConnectionsPerIP needs"},
+		{wsroute.Throttle{Routes: map[string]wsroute.ThrottleSettings{"echo": *bad}}, `Throttle.Routes["echo"] needs`},
+		{wsroute.Throttle{Routes: map[string]wsroute.ThrottleSettings{wsroute.RouteDisconnect: {RateLimit: 1, BurstLimit: 1}}},
+			`route "$disconnect" cannot be throttled`},
+		{wsroute.Throttle{MaxKeys: -1}, "MaxKeys is negative"},
+	}
+	for _, tt := range tests {
+		_, err := wsroute.New(&wsroute.Options{Throttle: &tt.th})
+		require.ErrorContains(t, err, tt.want)
+	}
+}

@@ -206,7 +206,9 @@ func (c *conn) register() {
 	c.writing = true
 	if !c.r.conns.add(c) {
 		c.close(websocket.StatusGoingAway, reasonGoingAway) // Shutdown has begun
+		return
 	}
+	c.backplaneHold()
 }
 
 // start serves the connection once the handshake is complete: the read loop
@@ -532,6 +534,7 @@ func (c *conn) finish(code websocket.StatusCode, reason string) {
 	c.stopTimerLocked()
 	c.mu.Unlock()
 	c.r.conns.remove(c)
+	c.backplaneRelease()
 	if wasOpen && c.ws != nil {
 		// The client closed or the network failed, and no close is under
 		// way: release the socket. This does not wait.
@@ -565,8 +568,12 @@ func (c *conn) info() *Connection {
 	}
 }
 
-// localConnections is the ConnectionManager of a Router's own connections.
-type localConnections struct{ r *Router }
+// localConnections is the ConnectionManager of a Router's own connections,
+// which hands other IDs to the Backplane unless heldOnly is set.
+type localConnections struct {
+	r        *Router
+	heldOnly bool
+}
 
 var _ ConnectionManager = (*localConnections)(nil)
 
@@ -579,6 +586,9 @@ func (m *localConnections) PostToConnection(ctx context.Context, connectionID st
 	}
 	c := m.r.conns.get(connectionID)
 	if c == nil {
+		if b := m.remote(); b != nil {
+			return b.PostToConnection(ctx, connectionID, data)
+		}
 		return ErrGone
 	}
 	return c.post(frame{data: string(data), binary: !utf8.Valid(data)})
@@ -589,6 +599,9 @@ func (m *localConnections) GetConnection(ctx context.Context, connectionID strin
 		return nil, err
 	}
 	c := m.r.conns.get(connectionID)
+	if b := m.remote(); c == nil && b != nil {
+		return b.GetConnection(ctx, connectionID)
+	}
 	if c == nil || !c.isOpen() {
 		return nil, ErrGone
 	}
@@ -600,6 +613,9 @@ func (m *localConnections) DeleteConnection(ctx context.Context, connectionID st
 		return err
 	}
 	c := m.r.conns.get(connectionID)
+	if b := m.remote(); c == nil && b != nil {
+		return b.DeleteConnection(ctx, connectionID)
+	}
 	if c == nil || !c.close(websocket.StatusNormalClosure, reasonNormal) {
 		return ErrGone
 	}

@@ -19,6 +19,13 @@ var (
 	// [Options.MaxPostSize]. The management API answers it with 413
 	// PayloadTooLargeException.
 	ErrPayloadTooLarge = errors.New("wsroute: payload too large")
+
+	// ErrBackplaneUnavailable reports that a [Backplane] could not reach the
+	// node that may hold the connection (the broker is unreachable, or a node
+	// is cut off and not yet known to be dead). The connection may well be
+	// alive, and a post may have been delivered if only the answer was lost.
+	// The management API answers it with 503 ServiceUnavailableException.
+	ErrBackplaneUnavailable = errors.New("wsroute: backplane unavailable")
 )
 
 // Errors an [Options.Authorizer] returns to refuse a connection.

@@ -185,9 +185,9 @@ const (
 //   - 413 PayloadTooLargeException: a body over MaxBodySize (not read), or
 //     [ErrPayloadTooLarge] from cm.
 //   - 429 LimitExceededException: [ErrLimitExceeded] from cm, or a call over Throttle.
-//   - 503 ServiceUnavailableException: cm returned context.Canceled or
-//     [ErrRouterClosed]; 504 GatewayTimeoutException: it returned
-//     context.DeadlineExceeded; 500 InternalServerErrorException: any other
+//   - 503 ServiceUnavailableException: cm returned context.Canceled,
+//     [ErrRouterClosed] or [ErrBackplaneUnavailable]; 504
+//     GatewayTimeoutException: it returned context.DeadlineExceeded; 500 InternalServerErrorException: any other
 //     error, or a panic, of cm (logged, not sent).
 //
 // Every response carries an x-amzn-RequestId header, which the SDKs report
@@ -540,6 +540,8 @@ func managerError(err error) *mgmtError {
 		return &mgmtError{http.StatusRequestEntityTooLarge, shapeTooLarge, msgTooLarge}
 	case errors.Is(err, ErrAccessDenied):
 		return &mgmtError{http.StatusForbidden, shapeForbidden, msgForbidden}
+	case errors.Is(err, ErrBackplaneUnavailable):
+		return &mgmtError{http.StatusServiceUnavailable, shapeUnavailable, msgUnavailable}
 	case errors.Is(err, context.DeadlineExceeded):
 		return &mgmtError{http.StatusGatewayTimeout, shapeTimeout, msgTimeout}
 	case errors.Is(err, context.Canceled), errors.Is(err, ErrRouterClosed):

@@ -165,6 +165,13 @@ type Options struct {
 	// 2.2 KB/s). Negative disables it.
 	MessageTimeout time.Duration
 
+	// Backplane, when set, makes the router one node of an API served by
+	// several processes: its ConnectionManager reaches the connections of
+	// every node (see [Backplane]). Default none: only the router's own.
+	// It costs what the Backplane says per connection (the NATS one: one
+	// subscription).
+	Backplane Backplane
+
 	// Throttle, when set, limits the rate of messages per router, route,
 	// connection and authorizer principal, and of new connections per
 	// source IP, in bounded memory (see [Throttle]). Default nil: no

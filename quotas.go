@@ -1,19 +1,12 @@
 package wsroute
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"time"
-
-	"github.com/coder/websocket"
 )
 
 // Quotas are API Gateway's quotas for WebSocket APIs, enforced as API Gateway
@@ -25,11 +18,14 @@ import (
 // Only NewConnectionsPerSecond and Routes are adjustable on AWS; the
 // others may be changed here to experiment, not to match a deployment.
 type Quotas struct {
-	// FrameSize bounds one inbound WebSocket frame, in bytes. A client that
-	// sends a larger frame is closed with 1009 "Message too big" (its
-	// $disconnect sees 1009). Default 32 KB (32,768 bytes). A larger message
-	// must be sent in several frames: browsers send each message as one
-	// frame, so to them this is the limit on a message.
+	// FrameSize bounds one inbound WebSocket data frame, in bytes. A client
+	// that sends a larger frame is closed with 1009 "Message too big" (its
+	// $disconnect sees 1009), as one over MessageSize is: the frame is
+	// refused as soon as its header arrives, and the router then reads and
+	// drops the rest of it, so that a client writing it whole can finish and
+	// complete the close handshake. Default 32 KB (32,768 bytes). A larger
+	// message must be sent in several frames: browsers send each message as
+	// one frame, so to them this is the limit on a message.
 	FrameSize int64
 
 	// MessageSize bounds an inbound message, all its frames together, in
@@ -166,21 +162,30 @@ func newQuotaGate(q *Quotas) *quotaGate {
 }
 
 // admit runs the checks of an upgrade request. It answers a refused request
-// itself and reports false; otherwise it returns the ResponseWriter to
-// upgrade, which enforces the frame size.
-func (g *quotaGate) admit(w http.ResponseWriter, req *http.Request) (http.ResponseWriter, bool) {
+// itself and reports false. The frame size is enforced by the connection's
+// read side (see frameLimit).
+func (g *quotaGate) admit(w http.ResponseWriter, req *http.Request) bool {
 	if g == nil {
-		return w, true
+		return true
 	}
 	if n := len("wss://") + len(req.Host) + len(req.RequestURI); n > g.q.URLLength {
 		writeJSONMessage(w, http.StatusRequestURITooLong, "Request-URI Too Long")
-		return w, false
+		return false
 	}
 	if !g.bucket.take() {
 		writeJSONMessage(w, http.StatusTooManyRequests, "Too Many Requests")
-		return w, false
+		return false
 	}
-	return &frameLimitWriter{ResponseWriter: w, limit: g.q.FrameSize}, true
+	return true
+}
+
+// frameLimit is the largest inbound data frame that the connection's read
+// side (wireConn) lets through; 0 is no limit but the message's.
+func (g *quotaGate) frameLimit() int64 {
+	if g == nil {
+		return 0
+	}
+	return g.q.FrameSize
 }
 
 // route wraps the n-th route's handler with the integration timeout. It
@@ -209,150 +214,4 @@ func (t *timedHandler) ServeEvent(ctx context.Context, req *Request) (*Response,
 			Err: fmt.Errorf("route %s took more than %v", req.RequestContext.RouteKey, t.timeout)}
 	}
 	return resp, err
-}
-
-// frameLimitWriter is the ResponseWriter of an upgrade under quotas: the
-// connection it hands to the transport refuses frames over the limit.
-// coder/websocket does not expose frame sizes, so the frames are watched on
-// the bytes the transport reads.
-type frameLimitWriter struct {
-	http.ResponseWriter
-	limit int64
-}
-
-func (w *frameLimitWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err != nil {
-		return nc, brw, err
-	}
-	// Bytes the server read ahead belong to the first frames: watch them
-	// too, and leave the transport nothing buffered to read around us.
-	pre, _ := brw.Reader.Peek(brw.Reader.Buffered())
-	pre = bytes.Clone(pre)
-	brw.Reader.Reset(bytes.NewReader(nil))
-	fc := &frameLimitConn{Conn: nc, r: io.MultiReader(bytes.NewReader(pre), nc), limit: uint64(w.limit)}
-	return fc, brw, nil
-}
-
-func (w *frameLimitWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// frameLimitConn passes on what it reads frame by frame. A frame over the
-// limit is dropped, header and payload, and in its place the transport's
-// read fails once with an error wrapping websocket.ErrMessageTooBig, so that
-// the router closes the connection with 1009; the frames after it (the
-// client's close frame) pass on, so the close handshake completes and the
-// client can finish writing the frame. Reads are serialised by the
-// transport. Memory: an 8 KiB buffer per connection, under quotas only.
-type frameLimitConn struct {
-	net.Conn
-	r     io.Reader
-	limit uint64
-
-	raw     []byte // what was read, before filtering
-	out     []byte // filtered bytes not yet returned
-	obuf    []byte // out's buffer, reused once out is drained
-	rest    []byte // raw bytes after a dropped frame's header, filtered after the error
-	pending error  // returned once, in place of a frame over the limit
-	rerr    error  // the underlying read's error, returned once out is drained
-
-	hdr  [14]byte // the frame header being read
-	have int      // bytes of it read
-	need int      // its length, once its first two bytes are known
-	pass uint64   // payload bytes of the current frame still to pass on
-	drop uint64   // payload bytes of a dropped frame still to discard
-}
-
-const frameLimitBuffer = 8 << 10
-
-func (c *frameLimitConn) Read(p []byte) (int, error) {
-	for len(c.out) == 0 {
-		switch {
-		case c.pending != nil:
-			err := c.pending
-			c.pending = nil
-			return 0, err
-		case len(c.rest) > 0:
-			rest := c.rest
-			c.rest = nil
-			c.filter(rest)
-			continue
-		case c.rerr != nil:
-			return 0, c.rerr
-		}
-		if c.raw == nil {
-			c.raw = make([]byte, frameLimitBuffer)
-		}
-		n, err := c.r.Read(c.raw)
-		c.rerr = err
-		c.filter(c.raw[:n])
-	}
-	n := copy(p, c.out)
-	c.out = c.out[n:]
-	return n, nil
-}
-
-// filter follows the frames in b, appending to c.out what passes on. At a
-// frame over the limit it sets c.pending, keeps the rest of b in c.rest and
-// stops.
-func (c *frameLimitConn) filter(b []byte) {
-	if len(c.out) == 0 {
-		c.out = c.obuf[:0]
-	}
-	defer func() {
-		if cap(c.out) > cap(c.obuf) {
-			c.obuf = c.out[:0]
-		}
-	}()
-	for i := 0; i < len(b); {
-		switch {
-		case c.pass > 0:
-			n := min(uint64(len(b)-i), c.pass)
-			c.out = append(c.out, b[i:i+int(n)]...)
-			i += int(n)
-			c.pass -= n
-			continue
-		case c.drop > 0:
-			n := min(uint64(len(b)-i), c.drop)
-			i += int(n)
-			c.drop -= n
-			continue
-		}
-		c.hdr[c.have] = b[i]
-		c.have++
-		i++
-		if c.have == 2 {
-			c.need = 2
-			switch c.hdr[1] & 0x7f {
-			case 126:
-				c.need += 2
-			case 127:
-				c.need += 8
-			}
-			if c.hdr[1]&0x80 != 0 { // masked, as every client frame is
-				c.need += 4
-			}
-		}
-		if c.have < 2 || c.have < c.need {
-			continue
-		}
-		var size uint64
-		switch l := c.hdr[1] & 0x7f; l {
-		case 126:
-			size = uint64(binary.BigEndian.Uint16(c.hdr[2:4]))
-		case 127:
-			size = binary.BigEndian.Uint64(c.hdr[2:10])
-		default:
-			size = uint64(l)
-		}
-		hdr := c.hdr[:c.have]
-		c.have, c.need = 0, 0
-		if size > c.limit {
-			c.drop = size
-			c.pending = fmt.Errorf("%w: a frame of %d bytes is over the quota of %d", websocket.ErrMessageTooBig, size, c.limit)
-			c.rest = bytes.Clone(b[i:])
-			return
-		}
-		c.out = append(c.out, hdr...)
-		c.pass = size
-	}
 }

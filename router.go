@@ -137,6 +137,10 @@ func New(opts *Options) (*Router, error) {
 	base, cancel := context.WithCancel(context.Background())
 	r.ctx = ContextWithConnections(base, r.cm)
 	r.cancel = cancel
+	if err := r.attachBackplane(); err != nil {
+		cancel()
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -173,8 +177,9 @@ func (r *Router) HandleFunc(routeKey string, f func(context.Context, *Request) (
 
 func (r *Router) route(key string) Handler { return (*r.routes.Load())[key] }
 
-// Connections returns the ConnectionManager of the router's own connections.
-// Handlers can also reach it with [ConnectionsFromContext].
+// Connections returns the ConnectionManager of the router's own connections,
+// and with [Options.Backplane] of every connection of the API. Handlers can
+// also reach it with [ConnectionsFromContext].
 func (r *Router) Connections() ConnectionManager { return r.cm }
 
 // ServeHTTP is the WebSocket endpoint. It answers a request that is not a
@@ -208,8 +213,7 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.wg.Add(1)
 	r.lifeMu.RUnlock()
 	defer r.wg.Done()
-	w, ok := r.quotas.admit(w, req)
-	if !ok {
+	if !r.quotas.admit(w, req) {
 		return
 	}
 	r.serveHandshake(w, req)
@@ -309,7 +313,8 @@ func (r *Router) call(ctx context.Context, h Handler, req *Request) (resp *Respo
 // 1001 "Going away", runs each one's $disconnect route, and waits for them. When
 // ctx ends first it closes the remaining sockets at once, cancels the context
 // given to handlers, and returns ctx.Err() without waiting for handlers that
-// ignore it. A second call returns ErrRouterClosed.
+// ignore it. A second call returns ErrRouterClosed. Last, it closes the
+// [Options.Backplane], if any.
 func (r *Router) Shutdown(ctx context.Context) error {
 	r.lifeMu.Lock()
 	if r.closing {
@@ -318,6 +323,7 @@ func (r *Router) Shutdown(ctx context.Context) error {
 	}
 	r.closing = true
 	r.lifeMu.Unlock()
+	defer r.closeBackplane()
 	// Handshakes under way register their connections after the sweep
 	// below; this makes them close themselves (see connTable.add).
 	r.conns.closed.Store(true)

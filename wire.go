@@ -1,6 +1,7 @@
 package wsroute
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -15,8 +16,9 @@ import (
 // The read side of a connection, as it comes off the wire.
 //
 // The transport reads the hijacked socket through a wireConn, which follows
-// the frames the client sends as they arrive. It does three things the
-// transport does not do, or does too late:
+// the frames the client sends as they arrive. It is the one place where the
+// router looks at inbound frames, and does what the transport does not do,
+// or does too late:
 //
 //   - It refuses the first frame that breaks RFC 6455 before the transport
 //     sees it whole: the router then closes with 1002 and a reason naming the
@@ -26,13 +28,27 @@ import (
 //     set) close the socket without a close frame.
 //   - It refuses a close frame whose reason is not UTF-8 (1007), which the
 //     transport would accept and echo.
-//   - It refuses a message as soon as its frame headers announce more than
-//     MaxMessageSize (1009), instead of when the bytes have arrived; and it
-//     counts the bytes that arrive, so that a client uploading a large message
-//     slowly is alive although it cannot answer a ping before the message ends.
+//   - It refuses a message with 1009 as soon as its frame headers announce
+//     more than MaxMessageSize, or a data frame over Quotas.FrameSize,
+//     instead of when the bytes have arrived; and it counts the bytes that
+//     arrive, so that a client uploading a large message slowly is alive
+//     although it cannot answer a ping before the message ends.
 //
 // The frame that breaks a rule is never handed to the transport whole: the
-// bytes before it are, and the next read returns the refusal.
+// bytes before it are, and the next read returns the refusal. After a
+// protocol violation (1002, 1007) the stream cannot be trusted, and every
+// read returns the refusal: the close handshake fails at once and the socket
+// is closed. After a size refusal (1009) the stream is still sound, and the
+// client, which may be writing the refused message whole, must be able to
+// finish writing it and read the close frame: the refusal is returned once,
+// and from then on every frame is read and checked, and only close frames
+// are handed on, so that the transport's close handshake reads the client's
+// close frame. The bytes of data frames (the rest of the refused frame, its
+// continuations, later messages) are dropped, and so are pings and pongs:
+// the transport has sent its close frame by then, and a ping it cannot
+// answer would end its handshake with the client's bytes unread, and the
+// socket would be reset. CloseTimeout bounds that handshake, as any close
+// the router starts.
 
 // Close reasons of the frames the read side refuses, and of a message that
 // takes too long.
@@ -90,41 +106,58 @@ type wireConn struct {
 	msgStart  atomic.Int64  // unix nanoseconds the message under way began; 0 between messages
 	onPartial func()        // called once for each message whose bytes span reads
 
-	refused error // once set, every Read returns it
 	scan    frameScanner
+	refused error         // a protocol violation: every Read returns it
+	tooBig  *frameRefusal // a size refusal the next Read returns, once
+
+	// After a size refusal has been returned, Read returns close frames
+	// only (see readDropping).
+	dropping bool
+	rest     []byte // bytes of the refusing read after the refused header, not yet followed
+	rerr     error  // the error of the refusing read, returned once rest is followed
+	buf      []byte // what readDropping reads into
+	out      []byte // close frames' bytes not yet returned
 }
 
+// dropBuffer is the size of the buffer a wireConn reads into once it drops
+// data frames, which only a connection that is closing does.
+const dropBuffer = 4 << 10
+
 // newWireConn wraps nc; pre holds bytes already read from it.
-func newWireConn(nc net.Conn, pre []byte, maxMessage int64, onPartial func()) *wireConn {
-	return &wireConn{Conn: nc, pre: pre, onPartial: onPartial, scan: frameScanner{limit: maxMessage}}
+func newWireConn(nc net.Conn, pre []byte, maxMessage, maxFrame int64, onPartial func()) *wireConn {
+	return &wireConn{Conn: nc, pre: pre, onPartial: onPartial, scan: frameScanner{limit: maxMessage, frameLimit: maxFrame}}
 }
 
 func (w *wireConn) Read(p []byte) (int, error) {
-	if w.refused != nil {
+	switch {
+	case w.refused != nil:
 		return 0, w.refused
+	case w.tooBig != nil:
+		err := w.tooBig
+		w.tooBig, w.dropping = nil, true
+		return 0, err
+	case w.dropping:
+		return w.readDropping(p)
 	}
-	var (
-		n   int
-		err error
-	)
-	if len(w.pre) > 0 {
-		n = copy(p, w.pre)
-		w.pre = w.pre[n:]
-	} else {
-		n, err = w.Conn.Read(p)
-	}
+	n, err := w.readRaw(p)
 	if n == 0 {
 		return 0, err
 	}
-	w.bytesIn.Add(uint64(n))
 	wasInMessage := w.scan.inMessage
-	keep, refusal := w.scan.scan(p[:n])
+	keep, used, refusal := w.scan.scan(p[:n])
 	if refusal != nil {
-		w.refused = refusal
-		if keep == 0 {
-			return 0, refusal
+		if refusal.code == websocket.StatusMessageTooBig {
+			// What follows the refused header in p is followed after the
+			// refusal, by readDropping; p is the caller's, so it is copied.
+			w.tooBig = refusal
+			w.rest, w.rerr = bytes.Clone(p[used:n]), err
+		} else {
+			w.refused = refusal
 		}
-		return keep, nil
+		if keep > 0 {
+			return keep, nil
+		}
+		return w.Read(p) // the refusal
 	}
 	switch {
 	case !w.scan.inMessage:
@@ -142,12 +175,68 @@ func (w *wireConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// readRaw reads what the client sent, from pre and then from the socket,
+// and counts it.
+func (w *wireConn) readRaw(p []byte) (int, error) {
+	if len(w.pre) > 0 {
+		n := copy(p, w.pre)
+		w.pre = w.pre[n:]
+		w.bytesIn.Add(uint64(n))
+		return n, nil
+	}
+	n, err := w.Conn.Read(p)
+	w.bytesIn.Add(uint64(n))
+	return n, err
+}
+
+// readDropping is Read once a size refusal has been returned: the router is
+// closing the connection, and the transport, which has sent its close
+// frame, reads on only to find the client's. It returns the close frames
+// that follow the refused frame and drops everything else, reading on while
+// all it reads is dropped; the socket's deadline, which the router's close
+// set to CloseTimeout, bounds that. A protocol violation among what follows
+// is refused as before: every Read returns it from then on.
+func (w *wireConn) readDropping(p []byte) (int, error) {
+	for len(w.out) == 0 {
+		if w.refused != nil {
+			return 0, w.refused
+		}
+		raw := w.rest
+		w.rest = nil
+		if len(raw) == 0 {
+			if w.rerr != nil {
+				err := w.rerr
+				w.rerr = nil
+				return 0, err
+			}
+			if w.buf == nil {
+				w.buf = make([]byte, dropBuffer)
+			}
+			n, err := w.readRaw(w.buf)
+			if n == 0 {
+				return 0, err
+			}
+			raw, w.rerr = w.buf[:n], err
+		}
+		var refusal *frameRefusal
+		w.out, refusal = w.scan.drop(raw, w.out[:0])
+		if refusal != nil {
+			w.refused = refusal
+		}
+	}
+	n := copy(p, w.out)
+	w.out = w.out[n:]
+	return n, nil
+}
+
 // frameScanner follows the frames of the client→server byte stream and checks
-// each against RFC 6455 and the message size limit, without copying the
-// payloads (but for a close frame's, at most 125 bytes).
+// each against RFC 6455 and the message size limits, without copying the
+// payloads (but for a close frame's, at most 125 bytes). Until it refuses a
+// message for its size it runs in scan; from then on, in drop.
 type frameScanner struct {
-	limit int64 // MaxMessageSize
-	rsv1  bool  // permessage-deflate may be negotiated: RSV1 marks a compressed message
+	limit      int64 // MaxMessageSize
+	frameLimit int64 // Quotas.FrameSize for data frames; 0 for none
+	rsv1       bool  // permessage-deflate may be negotiated: RSV1 marks a compressed message
 
 	hdr    [14]byte
 	hdrN   int   // bytes of the current frame's header seen; 0 between frames
@@ -165,65 +254,123 @@ type frameScanner struct {
 
 	closePayload [125]byte
 	closeN       int
+
+	dropping bool   // a message was refused for its size: data frames are dropped
+	held     []byte // while dropping, the close frame under way, header and payload
 }
 
 // scan follows b. It returns how many bytes of b may be handed to the
-// transport, and the refusal of the frame that begins after them, if any.
-func (s *frameScanner) scan(b []byte) (int, *frameRefusal) {
+// transport; at a refusal, also the refusal of the frame that begins after
+// them, and how many bytes of b it followed: the refused frame's header ends
+// there.
+func (s *frameScanner) scan(b []byte) (keep, used int, refusal *frameRefusal) {
 	frameStart := 0 // where the current frame began in b; 0 if before b
-	i := 0
-	for i < len(b) {
+	for i := 0; i < len(b); {
 		if s.hdrN == 0 && s.left == 0 {
 			frameStart = i
 		}
-		if s.hdrN < 2 || s.hdrN < s.hdrLen {
-			s.hdr[s.hdrN] = b[i]
-			s.hdrN++
-			i++
-			if s.hdrN == 2 {
-				s.hdrLen = 2
-				switch s.hdr[1] & 0x7f {
-				case 126:
-					s.hdrLen += 2
-				case 127:
-					s.hdrLen += 8
-				}
-				if s.hdr[1]&0x80 != 0 {
-					s.hdrLen += 4
-				}
-			}
-			if s.hdrN < 2 || s.hdrN < s.hdrLen {
+		if s.inHeader() {
+			i += s.takeHeader(b[i:])
+			if s.inHeader() {
 				continue
 			}
 			if refusal := s.header(); refusal != nil {
-				return frameStart, refusal
-			}
-			if s.left > 0 {
-				continue
+				return frameStart, i, refusal
 			}
 		} else {
-			k := min(int64(len(b)-i), s.left)
-			if s.op == opClose {
-				for _, c := range b[i : i+int(k)] {
-					s.closePayload[s.closeN] = c ^ s.key[s.keyPos&3]
-					s.closeN++
-					s.keyPos++
-				}
-			}
-			s.left -= k
-			i += int(k)
-			if s.left > 0 {
-				continue
-			}
+			i += s.takePayload(b[i:])
+		}
+		if s.left > 0 {
+			continue
 		}
 		if refusal := s.endFrame(); refusal != nil {
-			return frameStart, refusal
+			return frameStart, i, refusal
 		}
 	}
-	return len(b), nil
+	return len(b), len(b), nil
 }
 
-// header checks a complete frame header.
+// drop follows b after a size refusal. It appends to out each close frame
+// that has come whole and passed its checks, header and payload, and drops
+// the bytes of the other frames. It stops at the first frame that breaks
+// RFC 6455 and returns its refusal.
+func (s *frameScanner) drop(b, out []byte) ([]byte, *frameRefusal) {
+	for i := 0; i < len(b); {
+		if s.inHeader() {
+			i += s.takeHeader(b[i:])
+			if s.inHeader() {
+				continue
+			}
+			if refusal := s.header(); refusal != nil {
+				return out, refusal
+			}
+			if s.op == opClose {
+				s.held = append(s.held[:0], s.hdr[:s.hdrLen]...)
+			}
+		} else {
+			k := s.takePayload(b[i:])
+			if s.op == opClose {
+				s.held = append(s.held, b[i:i+k]...)
+			}
+			i += k
+		}
+		if s.left > 0 {
+			continue
+		}
+		if refusal := s.endFrame(); refusal != nil {
+			return out, refusal
+		}
+		if s.op == opClose {
+			out = append(out, s.held...)
+		}
+	}
+	return out, nil
+}
+
+// inHeader reports whether the current frame's header has not all come.
+func (s *frameScanner) inHeader() bool { return s.hdrN < 2 || s.hdrN < s.hdrLen }
+
+// takeHeader follows the bytes of b that belong to the current frame's
+// header and returns how many there were.
+func (s *frameScanner) takeHeader(b []byte) int {
+	i := 0
+	for i < len(b) && s.inHeader() {
+		s.hdr[s.hdrN] = b[i]
+		s.hdrN++
+		i++
+		if s.hdrN == 2 {
+			s.hdrLen = 2
+			switch s.hdr[1] & 0x7f {
+			case 126:
+				s.hdrLen += 2
+			case 127:
+				s.hdrLen += 8
+			}
+			if s.hdr[1]&0x80 != 0 {
+				s.hdrLen += 4
+			}
+		}
+	}
+	return i
+}
+
+// takePayload follows the bytes of b that belong to the current frame's
+// payload and returns how many there were.
+func (s *frameScanner) takePayload(b []byte) int {
+	k := min(int64(len(b)), s.left)
+	if s.op == opClose {
+		for _, c := range b[:k] {
+			s.closePayload[s.closeN] = c ^ s.key[s.keyPos&3]
+			s.closeN++
+			s.keyPos++
+		}
+	}
+	s.left -= k
+	return int(k)
+}
+
+// header checks a complete frame header. Once the scanner drops data
+// frames, it refuses none for its size.
 func (s *frameScanner) header() *frameRefusal {
 	h := s.hdr[:s.hdrLen]
 	s.fin = h[0]&0x80 != 0
@@ -269,11 +416,17 @@ func (s *frameScanner) header() *frameRefusal {
 		s.inMessage = true
 		s.started = true
 	}
-	s.size += s.left
-	if s.size > s.limit {
+	s.fragmented = !s.fin
+	if s.dropping {
+		return nil
+	}
+	// s.size <= s.limit here, so the difference does not overflow as the
+	// sum could. A refused frame announces at least one byte.
+	if s.left > s.limit-s.size || s.frameLimit > 0 && s.left > s.frameLimit {
+		s.dropping = true
 		return &frameRefusal{websocket.StatusMessageTooBig, reasonTooBig}
 	}
-	s.fragmented = !s.fin
+	s.size += s.left
 	return nil
 }
 
@@ -327,7 +480,7 @@ func validCloseCode(code websocket.StatusCode) bool {
 // wrapWire makes the connection's wireConn around the socket the handshake
 // hijacked; pre holds what the client sent after the request.
 func (c *conn) wrapWire(nc net.Conn, pre []byte) net.Conn {
-	c.wire = newWireConn(nc, pre, c.r.opts.MaxMessageSize, c.messageSpansReads)
+	c.wire = newWireConn(nc, pre, c.r.opts.MaxMessageSize, c.r.quotas.frameLimit(), c.messageSpansReads)
 	c.wire.scan.rsv1 = c.r.opts.Compression != CompressionDisabled
 	return c.wire
 }

@@ -3,6 +3,8 @@ package wsroute_test
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -116,10 +118,12 @@ func TestCloseReasonMustBeUTF8(t *testing.T) {
 // TestOversizeAnnouncementRefusedAtOnce: a frame whose header announces more
 // than MaxMessageSize, alone or added to the frames before it in the same
 // message, is refused with 1009 as soon as the header arrives, although
-// none of its bytes follow.
+// none of its bytes follow. The router then waits for the client's close
+// frame after the bytes announced, which never come, so the socket is
+// closed after CloseTimeout.
 func TestOversizeAnnouncementRefusedAtOnce(t *testing.T) {
 	const limit = 1000
-	s := newSite(t, &wsroute.Options{MaxMessageSize: limit})
+	s := newSite(t, &wsroute.Options{MaxMessageSize: limit, CloseTimeout: 500 * time.Millisecond})
 	header := func(first byte, n int) []byte {
 		b := []byte{first, 0x80 | 126}
 		b = binary.BigEndian.AppendUint16(b, uint16(n))
@@ -164,6 +168,51 @@ func TestOversizeAnnouncementRefusedAtOnce(t *testing.T) {
 	f, err := c.readFrame(testTimeout)
 	require.NoError(t, err)
 	assert.Len(t, f.payload, limit)
+}
+
+// TestOversizeMessageWrittenWhole: a client that writes a message over
+// MaxMessageSize whole, in one frame as a browser does, finishes writing it,
+// reads the 1009 close frame, and completes the close handshake: the router
+// reads on, dropping the rest of the message, to the client's close frame,
+// and closes the socket with nothing left unread (no reset).
+func TestOversizeMessageWrittenWhole(t *testing.T) {
+	const limit = 128 << 10
+	s := newSite(t, &wsroute.Options{MaxMessageSize: limit})
+	msg := `{"action":"echo","pad":"` + strings.Repeat("p", 200<<10) + `"}`
+	// Several times: a socket's buffers may hold much of the message.
+	for i := range 3 {
+		t.Run(fmt.Sprint("client library ", i), func(t *testing.T) {
+			name := fmt.Sprint("lib", i)
+			c, id := dialNamed(t, s, name, dialOpts{})
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			require.NoError(t, c.ws.Write(ctx, websocket.MessageText, []byte(msg)), "the client writes the message to its end")
+			ce, err := closeStatus(c.ws, testTimeout)
+			require.NoError(t, err)
+			assert.Equal(t, websocket.CloseError{Code: websocket.StatusMessageTooBig, Reason: "Message too big"}, ce)
+			s.log.requireDisconnect(t, id, 1009, "Message too big")
+		})
+		t.Run(fmt.Sprint("raw ", i), func(t *testing.T) {
+			name := fmt.Sprint("raw", i)
+			addr, path := s.hostPath(name)
+			c, err := dialRaw(addr, path, nil, testTimeout)
+			require.NoError(t, err)
+			defer c.Close()
+			id := s.log.id(name)
+			// The message, a ping in it, the rest, and the client's close frame, in one write.
+			frames := append(clientFrame(0x01, []byte(msg[:150<<10])), clientFrame(finPing, []byte("still here"))...)
+			frames = append(frames, clientFrame(0x80, []byte(msg[150<<10:]))...)
+			frames = append(frames, closeFrame(1000, "")...)
+			require.NoError(t, c.nc.SetWriteDeadline(time.Now().Add(testTimeout)))
+			require.NoError(t, c.write(frames), "the client writes the message to its end")
+			require.NoError(t, c.expectClose(testTimeout, 1009, "Message too big"))
+			s.log.requireDisconnect(t, id, 1009, "Message too big")
+			require.NoError(t, c.nc.SetReadDeadline(time.Now().Add(testTimeout)))
+			_, err = io.Copy(io.Discard, c.br)
+			require.NoError(t, err, "the server closes the socket once it has read the client's close frame")
+		})
+	}
+	s.ln.requireAllClosed(t, testTimeout)
 }
 
 // slowWrite writes b in pieces of n bytes, one piece per interval.

@@ -114,6 +114,8 @@ type conn struct {
 	queued    int     // bytes in queue
 	timer     *time.Timer
 	nextPing  time.Time
+
+	slot [1]frame // the queue's storage for a group post to an idle connection; guarded by mu (groups.go)
 }
 
 func (r *Router) newConn(req *http.Request, now time.Time) *conn {
@@ -535,6 +537,7 @@ func (c *conn) finish(code websocket.StatusCode, reason string) {
 	c.mu.Unlock()
 	c.r.conns.remove(c)
 	c.backplaneRelease()
+	c.r.groups.leaveAll(c) // before $disconnect runs: it is in no group any more
 	if wasOpen && c.ws != nil {
 		// The client closed or the network failed, and no close is under
 		// way: release the socket. This does not wait.

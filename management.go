@@ -162,6 +162,18 @@ const (
 //	GET    …/@connections/{connectionId}   → 200 {"connectedAt":…,"identity":{…},"lastActiveAt":…}
 //	DELETE …/@connections/{connectionId}   → 204
 //
+// When cm has groups (a method Groups() [GroupManager], as the
+// ConnectionManager of a [Router] has), it also serves the group paths:
+//
+//	POST   …/@groups/{group}                        body: the message → 200 {"delivered":2,"skipped":0,"gone":0}
+//	GET    …/@groups/{group}/members                → 200 {"members":["…"]}
+//	PUT    …/@groups/{group}/members/{connectionId} → 204 (join)
+//	DELETE …/@groups/{group}/members/{connectionId} → 204 (leave)
+//	POST   …/@broadcast                             body: the message → 200, as a group post
+//
+// with the same authentication and error shapes; an invalid group name gets
+// 400 BadRequestException.
+//
 // The path is percent-decoded segment by segment: "@" or "%40", "=" or
 // "%3D". An SDK given the endpoint "http://host:port/prod" sends
 // "/prod/@connections/L0SM9cOFvHcCIhw%3D".
@@ -337,6 +349,9 @@ func (h *managementHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	// 4. The route.
 	id, ok := parseManagementPath(r.URL.EscapedPath())
+	if !ok && h.serveGroups(w, r, requestID, body) { // management_groups.go
+		return
+	}
 	if !ok || (r.Method != http.MethodPost && r.Method != http.MethodGet && r.Method != http.MethodDelete) {
 		route := routeForMessages
 		if !ok {

@@ -87,6 +87,8 @@ type Router struct {
 	ids   idSource
 	clock requestClock
 
+	groups groupTable // membership and the writer pool of group posts
+
 	ctx    context.Context // handlers' context: carries cm, cancelled when Shutdown gives up
 	cancel context.CancelFunc
 

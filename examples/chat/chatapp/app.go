@@ -58,8 +58,9 @@ type App struct {
 	handler http.Handler
 	log     *slog.Logger
 
-	cm    wsroute.ConnectionManager
-	store *store
+	cm     wsroute.ConnectionManager
+	groups wsroute.GroupManager // nil when cm has no groups (see postToGroup)
+	store  *store
 
 	// order serializes the events that change shared state (registrations,
 	// rooms, departures) together with the frames they send, so that every
@@ -108,7 +109,7 @@ func New(opts *Options) (*App, error) {
 // newApp returns an app without a router or HTTP handler: enough to call its
 // route handlers directly, with cm recording what they push.
 func newApp(cm wsroute.ConnectionManager, log *slog.Logger) *App {
-	return &App{cm: cm, store: newStore(), log: log}
+	return &App{cm: cm, groups: groupsOf(cm), store: newStore(), log: log}
 }
 
 func (a *App) routes(r *wsroute.Router) {
@@ -220,6 +221,7 @@ func (a *App) registerUser(ctx context.Context, req *wsroute.Request) (*wsroute.
 		a.store.register(connID(req), in.UserID)
 	}
 	a.log.Info("chat: user registered", "userId", in.UserID, "connectionId", connID(req))
+	a.joinGroup(ctx, presenceGroup, connID(req))
 	a.post(ctx, connID(req), encode(RegistrationSuccess{Type: TypeRegistrationSuccess, UserID: in.UserID}))
 	a.broadcastPresenceLocked(ctx)
 	return nil, nil
@@ -283,13 +285,12 @@ func (a *App) join(ctx context.Context, req *wsroute.Request) (*wsroute.Response
 	a.order.Lock()
 	defer a.order.Unlock()
 	members, others, already := a.store.join(connID(req), in.Room)
-	a.post(ctx, connID(req), encode(JoinSuccess{Type: TypeJoinSuccess, Room: in.Room, Members: members}))
 	if !already {
-		ev := encode(RoomEvent{Type: TypeUserJoined, Room: in.Room, UserID: user})
-		for _, c := range others {
-			a.post(ctx, c, ev)
-		}
+		// Told to the room before the newcomer joins its group.
+		a.postToGroup(ctx, roomGroup(in.Room), others, encode(RoomEvent{Type: TypeUserJoined, Room: in.Room, UserID: user}))
+		a.joinGroup(ctx, roomGroup(in.Room), connID(req))
 	}
+	a.post(ctx, connID(req), encode(JoinSuccess{Type: TypeJoinSuccess, Room: in.Room, Members: members}))
 	return nil, nil
 }
 
@@ -305,11 +306,9 @@ func (a *App) leave(ctx context.Context, req *wsroute.Request) (*wsroute.Respons
 		return fail(Error{Code: CodeNotInRoom, Action: ActionLeave, Room: in.Room,
 			Message: fmt.Sprintf("You are not in the room %q.", in.Room)})
 	}
+	a.leaveGroup(ctx, roomGroup(in.Room), connID(req))
 	a.post(ctx, connID(req), encode(LeaveSuccess{Type: TypeLeaveSuccess, Room: in.Room}))
-	ev := encode(RoomEvent{Type: TypeUserLeft, Room: in.Room, UserID: user})
-	for _, c := range others {
-		a.post(ctx, c, ev)
-	}
+	a.postToGroup(ctx, roomGroup(in.Room), others, encode(RoomEvent{Type: TypeUserLeft, Room: in.Room, UserID: user}))
 	return nil, nil
 }
 
@@ -325,10 +324,8 @@ func (a *App) sendMessage(ctx context.Context, req *wsroute.Request) (*wsroute.R
 		return fail(Error{Code: CodeNotInRoom, Action: ActionSendMessage, Room: in.Room,
 			Message: fmt.Sprintf("Join the room %q before sending to it.", in.Room)})
 	}
-	msg := encode(RoomMessage{Type: TypeRoomMessage, Room: in.Room, FromUserID: user, Message: in.Message})
-	for _, c := range conns {
-		a.post(ctx, c, msg)
-	}
+	a.postToGroup(ctx, roomGroup(in.Room), conns,
+		encode(RoomMessage{Type: TypeRoomMessage, Room: in.Room, FromUserID: user, Message: in.Message}))
 	return nil, nil
 }
 
@@ -357,28 +354,81 @@ func (a *App) disconnect(ctx context.Context, req *wsroute.Request) (*wsroute.Re
 }
 
 // departLocked forgets a connection and tells the rooms it was in and, when
-// it was registered, everyone.
+// it was registered, everyone. When the connection has closed, the router
+// has already taken it out of every group; otherwise (another connection
+// took over its user ID) the app does.
 func (a *App) departLocked(ctx context.Context, conn string) {
 	d, ok := a.store.remove(conn)
 	if !ok {
 		return
 	}
+	a.leaveGroup(ctx, presenceGroup, conn)
 	for room, others := range d.rooms {
-		ev := encode(RoomEvent{Type: TypeUserLeft, Room: room, UserID: d.userID})
-		for _, c := range others {
-			a.post(ctx, c, ev)
-		}
+		a.leaveGroup(ctx, roomGroup(room), conn)
+		a.postToGroup(ctx, roomGroup(room), others, encode(RoomEvent{Type: TypeUserLeft, Room: room, UserID: d.userID}))
 	}
 	a.broadcastPresenceLocked(ctx)
 }
 
+// broadcastPresenceLocked sends the list of users online to every
+// registered user: the members of presenceGroup.
 func (a *App) broadcastPresenceLocked(ctx context.Context) {
 	users, conns := a.store.presence()
 	if users == nil {
 		users = []string{}
 	}
-	msg := encode(Presence{Type: TypePresence, Users: users})
-	for _, c := range conns {
-		a.post(ctx, c, msg)
+	a.postToGroup(ctx, presenceGroup, conns, encode(Presence{Type: TypePresence, Users: users}))
+}
+
+// Rooms and presence are wsroute groups: a room's members are the group
+// "room:<name>", registered users the group "presence". A group post copies
+// the frame once for all members and never waits for a slow one, and the
+// router takes a connection out of its groups when it closes. The store
+// still knows who is where, for member lists and for the userLeft notices a
+// departure sends (a connection is in no group any more by the time its
+// $disconnect runs).
+const presenceGroup = "presence"
+
+func roomGroup(room string) string { return "room:" + room }
+
+// groupsOf returns the GroupManager of cm: a router's has one.
+func groupsOf(cm wsroute.ConnectionManager) wsroute.GroupManager {
+	if g, ok := cm.(interface{ Groups() wsroute.GroupManager }); ok {
+		return g.Groups()
+	}
+	return nil
+}
+
+func (a *App) joinGroup(ctx context.Context, group, conn string) {
+	if a.groups == nil {
+		return
+	}
+	if err := a.groups.Join(ctx, group, conn); err != nil && !errors.Is(err, wsroute.ErrGone) {
+		a.log.Warn("chat: join failed", "group", group, "connectionId", conn, "err", err)
+	}
+}
+
+func (a *App) leaveGroup(ctx context.Context, group, conn string) {
+	if a.groups != nil {
+		_ = a.groups.Leave(ctx, group, conn) // fails only for an invalid name, which ours never are
+	}
+}
+
+// postToGroup posts data to the members of group. A ConnectionManager
+// without groups (a wsroutetest.Recorder, when the handlers are called
+// directly) gets one post per member of conns, the store's view of the group.
+func (a *App) postToGroup(ctx context.Context, group string, conns []string, data []byte) {
+	if a.groups == nil {
+		for _, c := range conns {
+			a.post(ctx, c, data)
+		}
+		return
+	}
+	res, err := a.groups.PostToGroup(ctx, group, data)
+	switch {
+	case err != nil:
+		a.log.Warn("chat: group post failed", "group", group, "err", err)
+	case res.Skipped > 0:
+		a.log.Warn("chat: group post skipped slow members", "group", group, "skipped", res.Skipped)
 	}
 }

@@ -1,0 +1,390 @@
+package wsroute
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"unicode/utf8"
+)
+
+// GroupManager puts connections in named groups and posts to every member of
+// a group, or to every connection, at once. API Gateway has no groups; this
+// is what its users build by hand with a table and one PostToConnection per
+// member. [Router.Groups] returns the one of a router's own connections, and
+// handlers reach it with [GroupsFromContext].
+//
+// # Membership
+//
+// A group exists while it has members: joining creates it, and the last
+// member leaving ends it. A connection may belong to any number of groups.
+// Membership ends by itself when the connection leaves, however it leaves
+// (close frame, network drop, DeleteConnection, a timeout, a limit, Shutdown):
+// by the time its $disconnect route runs, it is a member of no group.
+//
+// # Posts
+//
+// A group post queues one frame for every member, copying the data once and
+// sharing it between members. It never waits for a client: a member whose
+// send queue is full ([Options.SendQueueSize], [Options.SendQueueBytes]) is
+// skipped and counted, the others get the frame. The frames are written by a
+// small pool of writer goroutines (about GOMAXPROCS) shared by all of the
+// router's connections, never by a goroutine per member per post; a member
+// whose socket accepts no data holds one writer for 10 to 20
+// milliseconds before the pool replaces that writer, which is left to finish
+// with that member alone.
+//
+// The frames one caller posts reach each member in the order they were
+// posted, in order with the member's other frames (PostToConnection and
+// replies) posted after them.
+//
+// # Names
+//
+// A group name is 1 to 128 bytes of UTF-8 without control characters;
+// anything else fails with [ErrInvalidGroup]. Names are case-sensitive.
+//
+// Implementations are safe for concurrent use; every method may be called
+// from any goroutine, handlers included.
+type GroupManager interface {
+	// Join makes the connection a member of group. Joining a group it is a
+	// member of already does nothing. It returns ErrGone for an unknown,
+	// closing or closed connection, and ErrInvalidGroup for an invalid name.
+	// As with PostToConnection, a connection is unknown until its $connect
+	// route has returned: join it from its first message, or from outside.
+	Join(ctx context.Context, group, connectionID string) error
+
+	// Leave ends the connection's membership of group. It returns nil
+	// whether or not the connection was a member (or still exists), and
+	// ErrInvalidGroup for an invalid name.
+	Leave(ctx context.Context, group, connectionID string) error
+
+	// Members returns the IDs of group's members, sorted; none for a group
+	// without members.
+	Members(ctx context.Context, group string) ([]string, error)
+
+	// PostToGroup sends data to every member of group as one text frame
+	// (binary when data is not valid UTF-8), as PostToConnection does to
+	// one connection. It queues the frames and returns without waiting for
+	// any client, with how many members got the frame and how many were
+	// skipped. It returns ErrPayloadTooLarge (nothing sent) and
+	// ErrInvalidGroup; a group without members gives a zero result.
+	PostToGroup(ctx context.Context, group string, data []byte) (PostResult, error)
+
+	// Broadcast is PostToGroup to every open connection, members of groups
+	// or not.
+	Broadcast(ctx context.Context, data []byte) (PostResult, error)
+}
+
+// PostResult is what a group post or a broadcast did.
+type PostResult struct {
+	// Delivered counts the members the frame was queued for: they get it
+	// unless they close first, as after a PostToConnection that returned nil.
+	Delivered int `json:"delivered"`
+	// Skipped counts the members whose send queue was full (a client that
+	// reads too slowly): they do not get the frame.
+	Skipped int `json:"skipped"`
+	// Gone counts the members found closing: their $disconnect has not run
+	// yet, and they do not get the frame.
+	Gone int `json:"gone"`
+}
+
+// ErrInvalidGroup reports a group name that is empty, longer than 128 bytes,
+// not UTF-8, or that contains control characters. The management API
+// answers it with 400 BadRequestException.
+var ErrInvalidGroup = errors.New("wsroute: invalid group name")
+
+const maxGroupNameLength = 128
+
+func validGroupName(name string) bool {
+	if name == "" || len(name) > maxGroupNameLength || !utf8.ValidString(name) {
+		return false
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return false
+		}
+	}
+	return true
+}
+
+// Groups returns the GroupManager of the router's own connections. Handlers
+// can also reach it with [GroupsFromContext].
+func (r *Router) Groups() GroupManager { return (*localGroups)(r) }
+
+// GroupsFromContext returns the GroupManager of the router that is running
+// the handler ctx was passed to, or nil when ctx did not come from a router
+// (or carries a ConnectionManager that has no groups). It finds it through
+// [ConnectionsFromContext]: a ConnectionManager with a method
+// Groups() GroupManager, such as a router's, provides one.
+func GroupsFromContext(ctx context.Context) GroupManager {
+	return groupsOf(ConnectionsFromContext(ctx))
+}
+
+// groupsOf returns the GroupManager that comes with cm, or nil.
+func groupsOf(cm ConnectionManager) GroupManager {
+	if g, ok := cm.(interface{ Groups() GroupManager }); ok {
+		return g.Groups()
+	}
+	return nil
+}
+
+// Groups returns the router's GroupManager, so that [GroupsFromContext] and
+// [NewManagementHandler] find it through the ConnectionManager.
+func (m *localConnections) Groups() GroupManager { return m.r.Groups() }
+
+// groupTable is a router's group membership and its writer pool. Its zero
+// value is ready to use.
+type groupTable struct {
+	mu      sync.RWMutex
+	members map[string]map[*conn]struct{} // group → members
+	joined  map[*conn]map[string]struct{} // member → its groups
+
+	pool writerPool
+}
+
+// leaveAll ends every membership of c. It runs when c's read loop ends, after
+// c's state is stateClosed, so no Join can add c again.
+func (t *groupTable) leaveAll(c *conn) {
+	t.mu.RLock()
+	_, in := t.joined[c]
+	t.mu.RUnlock()
+	if !in {
+		return
+	}
+	t.mu.Lock()
+	for g := range t.joined[c] {
+		t.removeLocked(g, c)
+	}
+	delete(t.joined, c)
+	t.mu.Unlock()
+}
+
+func (t *groupTable) removeLocked(group string, c *conn) {
+	m := t.members[group]
+	delete(m, c)
+	if len(m) == 0 {
+		delete(t.members, group)
+	}
+}
+
+// snapshot appends the members of group to dst.
+func (t *groupTable) snapshot(dst []*conn, group string) []*conn {
+	t.mu.RLock()
+	for c := range t.members[group] {
+		dst = append(dst, c)
+	}
+	t.mu.RUnlock()
+	return dst
+}
+
+// localGroups is the GroupManager of a Router's own connections.
+type localGroups Router
+
+var _ GroupManager = (*localGroups)(nil)
+
+func (g *localGroups) Join(ctx context.Context, group, connectionID string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !validGroupName(group) {
+		return ErrInvalidGroup
+	}
+	r := (*Router)(g)
+	c := r.conns.get(connectionID)
+	if c == nil {
+		return ErrGone
+	}
+	t := &r.groups
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	// Checked under t.mu: once c is closed, conn.finish takes t.mu to
+	// remove it, so it is either refused here or removed there.
+	if !c.isOpen() {
+		return ErrGone
+	}
+	if t.members == nil {
+		t.members = make(map[string]map[*conn]struct{})
+		t.joined = make(map[*conn]map[string]struct{})
+	}
+	m := t.members[group]
+	if m == nil {
+		m = make(map[*conn]struct{})
+		t.members[group] = m
+	}
+	m[c] = struct{}{}
+	j := t.joined[c]
+	if j == nil {
+		j = make(map[string]struct{}, 1)
+		t.joined[c] = j
+	}
+	j[group] = struct{}{}
+	return nil
+}
+
+func (g *localGroups) Leave(ctx context.Context, group, connectionID string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !validGroupName(group) {
+		return ErrInvalidGroup
+	}
+	r := (*Router)(g)
+	c := r.conns.get(connectionID)
+	if c == nil {
+		return nil // a connection that left is in no group
+	}
+	t := &r.groups
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	j := t.joined[c]
+	if _, ok := j[group]; !ok {
+		return nil
+	}
+	delete(j, group)
+	if len(j) == 0 {
+		delete(t.joined, c)
+	}
+	t.removeLocked(group, c)
+	return nil
+}
+
+func (g *localGroups) Members(ctx context.Context, group string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !validGroupName(group) {
+		return nil, ErrInvalidGroup
+	}
+	t := &(*Router)(g).groups
+	t.mu.RLock()
+	ids := make([]string, 0, len(t.members[group]))
+	for c := range t.members[group] {
+		ids = append(ids, c.id)
+	}
+	t.mu.RUnlock()
+	slices.Sort(ids)
+	return ids, nil
+}
+
+func (g *localGroups) PostToGroup(ctx context.Context, group string, data []byte) (PostResult, error) {
+	if err := ctx.Err(); err != nil {
+		return PostResult{}, err
+	}
+	if !validGroupName(group) {
+		return PostResult{}, ErrInvalidGroup
+	}
+	r := (*Router)(g)
+	if len(data) > r.opts.MaxPostSize {
+		return PostResult{}, ErrPayloadTooLarge
+	}
+	buf := getConnSlice()
+	*buf = r.groups.snapshot(*buf, group)
+	return r.fanOut(buf, data), nil
+}
+
+func (g *localGroups) Broadcast(ctx context.Context, data []byte) (PostResult, error) {
+	if err := ctx.Err(); err != nil {
+		return PostResult{}, err
+	}
+	r := (*Router)(g)
+	if len(data) > r.opts.MaxPostSize {
+		return PostResult{}, ErrPayloadTooLarge
+	}
+	buf := getConnSlice()
+	for i := range r.conns.shards {
+		s := &r.conns.shards[i]
+		s.mu.RLock()
+		for _, c := range s.m {
+			*buf = append(*buf, c)
+		}
+		s.mu.RUnlock()
+	}
+	return r.fanOut(buf, data), nil
+}
+
+// fanOut queues one frame, made once, for every connection of *to, and has
+// the writer pool write to those that have no writer. It takes to over: the
+// members handed to the pool stay in it until the pool is done with them.
+func (r *Router) fanOut(to *[]*conn, data []byte) PostResult {
+	var res PostResult
+	if len(*to) == 0 {
+		putConnSlice(to)
+		return res
+	}
+	f := frame{data: string(data), binary: !utf8.Valid(data)}
+	n := 0 // (*to)[:n] are the members handed to the pool
+	for _, c := range *to {
+		switch handoff, err := c.enqueueShared(f); {
+		case err == nil:
+			res.Delivered++
+			if handoff {
+				(*to)[n] = c
+				n++
+			}
+		case errors.Is(err, ErrLimitExceeded):
+			res.Skipped++
+		default:
+			res.Gone++
+		}
+	}
+	clear((*to)[n:])
+	*to = (*to)[:n]
+	r.groups.pool.submit(r, to)
+	return res
+}
+
+// enqueueShared queues f as enqueueLocked does. When no goroutine is writing
+// to c it reserves the writing for the writer pool and reports handoff: the
+// caller must then submit c to the pool, which runs its writeLoop.
+//
+// An idle connection's queue is nil, and appending to it would allocate once
+// per member and post: f goes into c.slot instead. No batch of a writer can
+// hold c.slot while c.writing is false, and the pool clears it after the
+// writeLoop (see clearSlot), so that it keeps no payload alive.
+func (c *conn) enqueueShared(f frame) (handoff bool, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != stateOpen {
+		return false, ErrGone
+	}
+	o := &c.r.opts
+	if len(c.queue) >= o.SendQueueSize || c.queued+len(f.data) > o.SendQueueBytes {
+		return false, ErrLimitExceeded
+	}
+	if cap(c.queue) == 0 && !c.writing {
+		c.queue = c.slot[:0:1]
+	}
+	c.queue = append(c.queue, f)
+	c.queued += len(f.data)
+	if c.writing {
+		return false, nil
+	}
+	c.writing = true
+	c.r.wg.Add(1) // writeLoop's count; the read loop's is held while state < stateClosed
+	return true, nil
+}
+
+// clearSlot drops the frame c.slot holds once no writer can be using it.
+func (c *conn) clearSlot() {
+	c.mu.Lock()
+	if !c.writing && len(c.queue) == 0 {
+		c.slot[0] = frame{}
+	}
+	c.mu.Unlock()
+}
+
+// connSlices recycles the member lists of group posts.
+var connSlices = sync.Pool{New: func() any { return new([]*conn) }}
+
+const maxPooledConnSlice = 1 << 16
+
+func getConnSlice() *[]*conn { return connSlices.Get().(*[]*conn) }
+
+func putConnSlice(p *[]*conn) {
+	if cap(*p) > maxPooledConnSlice {
+		return
+	}
+	clear(*p)
+	*p = (*p)[:0]
+	connSlices.Put(p)
+}

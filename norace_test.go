@@ -1,0 +1,5 @@
+//go:build !race
+
+package wsroute_test
+
+const raceEnabled = false

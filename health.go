@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"maps"
 	"net/http"
 	"sort"
 	"strings"
@@ -47,7 +48,10 @@ type HealthOptions struct {
 //   - /live: 200 {"status":"ok"} as long as the process serves HTTP; the
 //     router does not make it fail.
 //   - /ready: 200 {"status":"ok"} while the router accepts connections and
-//     every check passes; 503 {"status":"unavailable","failed":[…]} once
+//     every check passes (the checks of opts, and [Options.Backplane] when
+//     it is a [Readier], named "backplane": the NATS one is, and reports
+//     whether its server is reachable); 503
+//     {"status":"unavailable","failed":[…]} once
 //     [Router.Shutdown] has begun ("router" is then among the failed), or
 //     when a check fails or outlasts its Timeout (its name is listed; its
 //     error is logged, not sent).
@@ -124,21 +128,30 @@ func (h *healthHandler) ready(ctx context.Context) []string {
 	if !h.r.accepting() {
 		failed = append(failed, "router")
 	}
-	if len(h.names) == 0 {
+	names, checks := h.names, h.checks
+	if rd, ok := h.r.opts.Backplane.(Readier); ok {
+		names = append([]string{"backplane"}, names...)
+		checks = maps.Clone(checks)
+		if checks == nil {
+			checks = map[string]Readier{}
+		}
+		checks["backplane"] = rd
+	}
+	if len(names) == 0 {
 		return failed
 	}
 	ctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
-	errs := make([]error, len(h.names))
-	done := make(chan int, len(h.names))
-	for i, name := range h.names {
+	errs := make([]error, len(names))
+	done := make(chan int, len(names))
+	for i, name := range names {
 		go func() {
-			errs[i] = h.checks[name].Ready(ctx)
+			errs[i] = checks[name].Ready(ctx)
 			done <- i
 		}()
 	}
-	finished := make([]bool, len(h.names))
-	for range h.names {
+	finished := make([]bool, len(names))
+	for range names {
 		select {
 		case i := <-done:
 			finished[i] = true
@@ -148,7 +161,7 @@ func (h *healthHandler) ready(ctx context.Context) []string {
 			break
 		}
 	}
-	for i, name := range h.names {
+	for i, name := range names {
 		switch {
 		case !finished[i]:
 			h.log.Warn("wsroute: readiness check timed out", "check", name, "timeout", h.timeout)

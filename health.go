@@ -129,7 +129,7 @@ func (h *healthHandler) ready(ctx context.Context) []string {
 		failed = append(failed, "router")
 	}
 	names, checks := h.names, h.checks
-	if rd, ok := h.r.opts.Backplane.(Readier); ok {
+	if rd, ok := h.r.opts.Backplane.(Readier); ok && checks["backplane"] == nil {
 		names = append([]string{"backplane"}, names...)
 		checks = maps.Clone(checks)
 		if checks == nil {

@@ -30,7 +30,8 @@ func (f ReadyFunc) Ready(ctx context.Context) error { return f(ctx) }
 type HealthOptions struct {
 	// Checks are what readiness depends on besides the router itself, by
 	// name: a backplane's broker, a database. /ready runs them all, in
-	// parallel, on every request.
+	// parallel, on every request. A check named "backplane" replaces the
+	// automatic check of an [Options.Backplane] that is a Readier.
 	Checks map[string]Readier
 
 	// Timeout bounds each readiness check. Default 2 s.

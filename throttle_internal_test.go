@@ -83,3 +83,34 @@ func TestRateLimitBoundary(t *testing.T) {
 		t.Fatal("one token after 250 ms")
 	}
 }
+
+// BenchmarkThrottle measures what a message costs each limit: one bucket
+// (Router, Routes) and a table lookup (Connection, Principal, per IP), from
+// parallel goroutines as connections call it.
+func BenchmarkThrottle(b *testing.B) {
+	s := ThrottleSettings{RateLimit: 1e9, BurstLimit: 1e6}
+	b.Run("bucket", func(b *testing.B) {
+		tb := newTokenBucket(s.RateLimit, s.BurstLimit, time.Now)
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				tb.take()
+			}
+		})
+	})
+	b.Run("table", func(b *testing.B) {
+		tbl := newBucketTable(s, defaultThrottleKeys)
+		keys := make([]string, 10_000)
+		for i := range keys {
+			keys[i] = fmt.Sprintf("conn-%d", i)
+		}
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			i := 0
+			for pb.Next() {
+				tbl.take(keys[i%len(keys)], time.Now().UnixNano())
+				i++
+			}
+		})
+	})
+}

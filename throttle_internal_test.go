@@ -3,6 +3,7 @@ package wsroute
 import (
 	"fmt"
 	"hash/maphash"
+	"math"
 	"testing"
 	"time"
 )
@@ -113,4 +114,39 @@ func BenchmarkThrottle(b *testing.B) {
 			}
 		})
 	})
+}
+
+// TestRateLimitExtremes: tiny rates and huge bursts neither overflow nor
+// refuse what they should allow.
+func TestRateLimitExtremes(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0).UnixNano()
+	l := newRateLimit(1000, math.MaxInt) // the bucket is capped at 36 years of tokens
+	var tat int64
+	for i := range 1000 {
+		var ok bool
+		if tat, ok = l.take(tat, now); !ok {
+			t.Fatalf("request %d of a huge burst refused", i+1)
+		}
+	}
+	l = newRateLimit(1e-12, math.MaxInt) // tat stays far from overflowing
+	tat = 0
+	for range 36 {
+		var ok bool
+		if tat, ok = l.take(tat, now); !ok || tat < now {
+			t.Fatalf("tat %d", tat)
+		}
+	}
+	l = newRateLimit(1e-12, 1) // a token a year at most
+	tat = 0
+	tat, _ = l.take(tat, now)
+	if _, ok := l.take(tat, now+int64(364*24*time.Hour)); ok {
+		t.Fatal("a second token within the year")
+	}
+	if _, ok := l.take(tat, now+int64(365*24*time.Hour)); !ok {
+		t.Fatal("no token after a year")
+	}
+	l = newRateLimit(math.MaxFloat64, 5)
+	if l.interval < 1 {
+		t.Fatalf("interval %d", l.interval)
+	}
 }

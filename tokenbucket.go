@@ -18,9 +18,24 @@ type rateLimit struct {
 	tolerance int64 // (burst-1)·interval: how far tat may run ahead of now
 }
 
+// Bounds that keep tat from overflowing for any rate and burst: a token at
+// least every year, a bucket at most 36 years of tokens deep (so at a token
+// a year, a burst of at most 37).
+const (
+	maxInterval  = int64(365 * 24 * time.Hour)
+	maxTolerance = int64(1) << 60
+)
+
 func newRateLimit(rate float64, burst int) rateLimit {
-	interval := int64(math.Ceil(float64(time.Second) / rate))
-	return rateLimit{interval: interval, tolerance: int64(max(burst, 1)-1) * interval}
+	interval := maxInterval
+	if iv := math.Ceil(float64(time.Second) / rate); iv < float64(maxInterval) {
+		interval = int64(iv)
+	}
+	tolerance := maxTolerance
+	if b := int64(max(burst, 1) - 1); b < maxTolerance/interval {
+		tolerance = b * interval
+	}
+	return rateLimit{interval: interval, tolerance: tolerance}
 }
 
 // take reports whether a request at now finds a token in the bucket whose

@@ -87,6 +87,10 @@ type ManagementOptions struct {
 	// log nothing.
 	Logger *slog.Logger
 
+	// Observer, when set, is told of every request answered, with its
+	// method and status (see [Observer.ManagementCall]). Default nil.
+	Observer Observer
+
 	// Throttle, when set, limits the calls served, in total and per caller
 	// (see [ManagementThrottle]); a call over a limit gets 429
 	// LimitExceededException. Default nil: no limit.
@@ -258,6 +262,7 @@ func NewManagementHandler(cm ConnectionManager, opts *ManagementOptions) http.Ha
 		insecure:     o.InsecureSkipAuthentication,
 		maxBody:      o.MaxBodySize,
 		log:          o.Logger,
+		obs:          o.Observer,
 		throttle:     newManagementThrottler(o.Throttle),
 	}
 	if h.maxBody == 0 {
@@ -304,6 +309,7 @@ type managementHandler struct {
 	insecure     bool
 	maxBody      int64
 	log          *slog.Logger
+	obs          Observer       // nil unless ManagementOptions.Observer
 	throttle     *mgmtThrottler // nil without ManagementOptions.Throttle
 }
 
@@ -319,6 +325,8 @@ type mgmtError struct {
 func (h *managementHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	requestID := newManagementRequestID()
 	w.Header().Set(headerRequestID, requestID)
+	w, observed := h.observe(w, r, requestID)
+	defer observed()
 
 	// 1. Who is calling: everything that does not need the body.
 	sig, e, reason := h.authenticateHeaders(r)

@@ -172,6 +172,11 @@ type Options struct {
 	// subscription).
 	Backplane Backplane
 
+	// Observer, when set, is told of every upgrade request, event, frame
+	// and close, for metrics, traces and access logs (see [Observer]).
+	// Default nil: nothing is observed, at the cost of a nil check.
+	Observer Observer
+
 	// Throttle, when set, limits the rate of messages per router, route,
 	// connection and authorizer principal, and of new connections per
 	// source IP, in bounded memory (see [Throttle]). Default nil: no

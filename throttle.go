@@ -162,7 +162,8 @@ func (t *throttler) refuse(c *conn, routeKey string) bool {
 		return false
 	}
 	c.r.log.Debug("wsroute: message throttled", "connectionId", c.id, "routeKey", routeKey, "limit", why)
-	_, requestID := c.r.ids.pair()
+	messageID, requestID := c.r.ids.pair()
+	c.refused(routeKey, requestID, messageID, time.Now(), http.StatusTooManyRequests) // the Observer, if any
 	c.reply(frame{data: errorFrame("Too Many Requests", c.id, requestID)})
 	return true
 }
@@ -173,7 +174,8 @@ func (t *throttler) takePrincipal(c *conn, now int64) bool {
 }
 
 // admit throttles the upgrade request of c, before its authorizer and
-// $connect run. Over a limit it answers 429 and returns false.
+// $connect run. Over a limit it answers 429 and returns false; the
+// Observer sees the refusal with the CONNECT event.
 func (t *throttler) admit(w http.ResponseWriter, c *conn) bool {
 	if t == nil {
 		return true

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -303,4 +304,46 @@ func TestThrottleInvalid(t *testing.T) {
 		_, err := wsroute.New(&wsroute.Options{Throttle: &tt.th})
 		require.ErrorContains(t, err, tt.want)
 	}
+}
+
+// TestThrottleIsObserved: the Observer (here the access log) sees a
+// throttled message as a 429 event with the request ID of its frame, and a
+// throttled upgrade as a 429 CONNECT with the client's address behind a
+// trusted proxy.
+func TestThrottleIsObserved(t *testing.T) {
+	var buf logBuffer
+	clock := newTestClock()
+	th := &wsroute.Throttle{
+		Connection:          &wsroute.ThrottleSettings{RateLimit: 1, BurstLimit: 1},
+		NewConnectionsPerIP: &wsroute.ThrottleSettings{RateLimit: 1, BurstLimit: 1},
+	}
+	wsroute.SetThrottleClock(th, clock.now)
+	r := newRouter(t, &wsroute.Options{Throttle: th, TrustedProxies: []string{"127.0.0.1"},
+		Observer: wsroute.NewAccessLog(slog.New(slog.NewJSONHandler(&buf, nil)))})
+	r.HandleFunc("echo", echo)
+	srv := serve(t, r)
+	from := http.Header{"X-Forwarded-For": {"203.0.113.7"}}
+	c := dialAs(t, srv, "", from)
+	require.Equal(t, "ok", roundTrip(t, c, `{"action":"echo"}`))
+	send(t, c, `{"action":"echo"}`)
+	frame := mustJSON(t, read(t, c))
+	require.Equal(t, "Too Many Requests", frame["message"])
+	status, _ := dialRefused(t, srv, from)
+	require.Equal(t, http.StatusTooManyRequests, status)
+
+	var throttledMsg, throttledUpgrade map[string]any
+	waitUntil(t, testTimeout, func() bool {
+		for _, l := range buf.lines() {
+			switch {
+			case l["eventType"] == "MESSAGE" && l["status"] == float64(429):
+				throttledMsg = l
+			case l["eventType"] == "CONNECT" && l["status"] == float64(429):
+				throttledUpgrade = l
+			}
+		}
+		return throttledMsg != nil && throttledUpgrade != nil
+	}, func() string { return fmt.Sprintf("access log: %v", buf.lines()) })
+	require.Equal(t, frame["requestId"], throttledMsg["requestId"])
+	require.Equal(t, "echo", throttledMsg["routeKey"])
+	require.Equal(t, "203.0.113.7", throttledUpgrade["identity.sourceIp"])
 }

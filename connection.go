@@ -125,7 +125,7 @@ func (r *Router) newConn(req *http.Request, now time.Time) *conn {
 		r:           r,
 		id:          r.ids.next(),
 		connectedAt: now.Truncate(time.Millisecond),
-		identity:    Identity{SourceIP: remoteIP(req.RemoteAddr), UserAgent: req.UserAgent()},
+		identity:    Identity{SourceIP: r.proxies.clientIP(req), UserAgent: req.UserAgent()},
 		domainName:  r.opts.DomainName,
 	}
 	if c.domainName == "" {
@@ -190,6 +190,7 @@ func (c *conn) connectEvent(req *http.Request, now time.Time) *Request {
 		ev.Headers[k] = vs[len(vs)-1]
 		ev.MultiValueHeaders[k] = slices.Clone(vs)
 	}
+	c.r.proxies.forwardHeaders(ev, req) // X-Forwarded-*, X-Amzn-Trace-Id
 	if req.URL.RawQuery != "" {
 		q := req.URL.Query()
 		ev.QueryStringParameters = make(map[string]string, len(q))
@@ -328,6 +329,9 @@ func (c *conn) dispatch(body string, binary bool, now time.Time) {
 	}
 	if h == nil {
 		h = r.route(RouteDefault)
+	}
+	if r.throttle.refuse(c, key) {
+		return
 	}
 	if c.auth != nil && c.auth.refuse(c, key) {
 		c.refused(key, "", "", now, http.StatusForbidden)

@@ -72,6 +72,9 @@ type Router struct {
 	quotas       *quotaGate // nil without Options.Quotas
 	iam          *iamAuth   // nil unless Options.IAM
 
+	throttle *throttler      // nil without Options.Throttle
+	proxies  *trustedProxies // nil without Options.TrustedProxies
+
 	routesMu sync.Mutex
 	routes   atomic.Pointer[map[string]Handler] // copy on write
 
@@ -125,6 +128,12 @@ func New(opts *Options) (*Router, error) {
 	r.conns.init()
 	r.cm = &localConnections{r: r}
 	if r.iam, err = newUpgradeAuth(&o); err != nil {
+		return nil, err
+	}
+	if r.throttle, err = newThrottler(o.Throttle); err != nil {
+		return nil, err
+	}
+	if r.proxies, err = parseTrustedProxies(o.TrustedProxies); err != nil {
 		return nil, err
 	}
 	base, cancel := context.WithCancel(context.Background())
@@ -225,6 +234,9 @@ func (r *Router) serveHandshake(w http.ResponseWriter, req *http.Request) {
 	c := r.newConn(req, now)
 	ev := c.connectEvent(req, now)
 	r.bindUpgrade(w, c, ev)
+	if !r.throttle.admit(w, c) { // per source IP, $connect route
+		return
+	}
 
 	if r.opts.Authorizer != nil {
 		status, msg := r.authorize(req, c, ev)

@@ -114,7 +114,7 @@ func New(opts *Options) (*Router, error) {
 		return nil, err
 	}
 	if len(srcs) > 0 && o.Authorizer == nil {
-		return nil, errors.New("wsroute: IdentitySources needs an Authorizer")
+		return nil, errors.New("wsroute: Options.IdentitySources needs an Options.Authorizer")
 	}
 	r := &Router{
 		opts:         o,

@@ -97,7 +97,8 @@ func useDefaultLogger(t *testing.T) *syncBuffer {
 // net/http's do the standard logger: a newcomer sees them in the terminal.
 func TestHandlerFailuresLoggedByDefault(t *testing.T) {
 	buf := useDefaultLogger(t)
-	r := newRouter(t, nil)
+	r, err := wsroute.New(nil)
+	require.NoError(t, err)
 	r.HandleFunc("boom", func(context.Context, *wsroute.Request) (*wsroute.Response, error) {
 		panic("boom at line 42")
 	})
@@ -120,7 +121,8 @@ func TestHandlerFailuresLoggedByDefault(t *testing.T) {
 // The management handler logs to slog.Default too when its Logger is unset.
 func TestManagementLogsToDefault(t *testing.T) {
 	buf := useDefaultLogger(t)
-	r := newRouter(t, nil)
+	r, err := wsroute.New(nil)
+	require.NoError(t, err)
 	h := wsroute.NewManagementHandler(r.Connections(), &wsroute.ManagementOptions{BearerTokens: []string{"s3cret"}})
 	req := httptest.NewRequest(http.MethodGet, "/@connections/AAAAAAAAAAAAAAA=", nil)
 	req.Header.Set("Authorization", "Bearer wrong")

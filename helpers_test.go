@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wsroute/wsroute"
+	"github.com/wsroute/wsroute/wsroutetest"
 )
 
 // testTimeout bounds every wait in these tests.
@@ -32,9 +33,19 @@ func serve(t testing.TB, r *wsroute.Router) *httptest.Server {
 	return srv
 }
 
+// newRouter returns a router that logs through t (shown with -v or when the
+// test fails) unless opts sets a Logger, so that benchmark output stays
+// parseable and a passing test stays quiet.
 func newRouter(t testing.TB, opts *wsroute.Options) *wsroute.Router {
 	t.Helper()
-	r, err := wsroute.New(opts)
+	o := wsroute.Options{}
+	if opts != nil {
+		o = *opts
+	}
+	if o.Logger == nil {
+		o.Logger = wsroutetest.Logger(t)
+	}
+	r, err := wsroute.New(&o)
 	require.NoError(t, err)
 	return r
 }

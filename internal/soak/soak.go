@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"runtime"
@@ -32,6 +33,9 @@ type Config struct {
 	Seed     uint64
 	// Log, when set, receives progress lines.
 	Log func(format string, args ...any)
+	// RouterLogger receives the routers' own logs. Default none: the soak
+	// provokes thousands of panics, refusals and timeouts on purpose.
+	RouterLogger *slog.Logger
 }
 
 // Summary is what a run counted and found wrong.
@@ -247,14 +251,18 @@ func soak(ctx context.Context, cfg Config, sum *Summary) error {
 	// Queues long enough that a client slowed down by a busy machine is not
 	// skipped: a full queue drops the replies the clients wait for.
 	// TestGroupSlowMemberNeverDelaysOthers covers full queues.
-	mo := &wsroute.Options{MaxMessageSize: maxMessage, SendQueueSize: 4096, SendQueueBytes: 16 << 20}
+	logger := cfg.RouterLogger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	mo := &wsroute.Options{MaxMessageSize: maxMessage, SendQueueSize: 4096, SendQueueBytes: 16 << 20, Logger: logger}
 	if r.main, err = wsroute.New(mo); err != nil {
 		return err
 	}
-	if r.idle, err = wsroute.New(&wsroute.Options{IdleTimeout: idleTimeout}); err != nil {
+	if r.idle, err = wsroute.New(&wsroute.Options{IdleTimeout: idleTimeout, Logger: logger}); err != nil {
 		return err
 	}
-	if r.plain, err = wsroute.New(nil); err != nil {
+	if r.plain, err = wsroute.New(&wsroute.Options{Logger: logger}); err != nil {
 		return err
 	}
 	r.routes()

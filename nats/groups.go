@@ -119,6 +119,9 @@ func (b *Backplane) GroupJoined(group string) {
 			gs.sub, subscribed = sub, true
 		}
 	}
+	if gs.count == 0 { // a GroupEmptied came first
+		delete(b.groupSubs, group)
+	}
 	b.groupMu.Unlock()
 	if subscribed && b.nc.Status() == nats.CONNECTED {
 		if err := b.nc.FlushTimeout(holdFlushTimeout); err != nil {

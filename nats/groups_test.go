@@ -133,9 +133,11 @@ func TestGroupMemberLeaves(t *testing.T) {
 	a, b := nodes[0], nodes[1]
 	ctx := ctxTimeout(t, eventually)
 	stays, leaves := dial(t, a), dial(t, b)
+	subsBefore := b.bp.Conn().NumSubscriptions()
 	require.NoError(t, groups(a).Join(ctx, "g", stays.id))
 	require.NoError(t, groups(a).Join(ctx, "g", leaves.id))
 	waitMembers(t, nodes[2], "g", sortedIDs(stays, leaves))
+	assert.Equal(t, subsBefore+1, b.bp.Conn().NumSubscriptions(), "one subscription for the group")
 
 	require.NoError(t, leaves.ws.CloseNow())
 	assert.Equal(t, leaves.id, <-b.disc)
@@ -146,6 +148,10 @@ func TestGroupMemberLeaves(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, wsroute.PostResult{Published: true}, res, "B has no member left")
 	assert.Equal(t, "still on", stays.read())
+	// B unsubscribed from the group at once, and from the connection's
+	// subject DeadAfter later.
+	require.Eventually(t, func() bool { return b.bp.Conn().NumSubscriptions() == subsBefore-1 },
+		eventually, 20*time.Millisecond, "B keeps a subscription")
 }
 
 // TestGroupNodeDies kills a node without a goodbye: its members drop out of
@@ -281,6 +287,10 @@ func TestGroupJoinRace(t *testing.T) {
 			cls = append(cls, dial(t, n))
 		}
 	}
+	subsBefore := make([]int, len(nodes))
+	for i, n := range nodes {
+		subsBefore[i] = n.bp.Conn().NumSubscriptions()
+	}
 	errs := make(chan error, len(cls))
 	for i, cl := range cls {
 		go func() {
@@ -310,6 +320,9 @@ func TestGroupJoinRace(t *testing.T) {
 		}
 	}
 	waitMembers(t, nodes[0], "race", sortedIDs(stay...))
+	for i, n := range nodes {
+		assert.Equal(t, subsBefore[i]+1, n.bp.Conn().NumSubscriptions(), "node %s: one subscription for the group", n.name)
+	}
 	_, err := groups(nodes[1]).PostToGroup(ctx, "race", []byte("one"))
 	require.NoError(t, err)
 	_, err = groups(nodes[1]).PostToGroup(ctx, "race", []byte("two"))

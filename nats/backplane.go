@@ -30,6 +30,18 @@
 // ErrBackplaneUnavailable until DeadAfter has passed since its last heartbeat,
 // and [wsroute.ErrGone] from then on. With the defaults, within 3 seconds.
 //
+// # Groups
+//
+// The Backplane is a [wsroute.GroupBackplane]: the router's GroupManager
+// spans the nodes. A node subscribes to wsroute.<API>.group.<name> (the
+// name escaped into one subject token) while it has members of the group,
+// once per group, and every node to wsroute.<API>.broadcast; a group post or
+// a broadcast is one publish there, which each other node hands to its own
+// router. Join and Leave of a connection another node holds are requests on
+// its subject, like PostToConnection; Members asks every node it has heard
+// from. The router's [wsroute.PostResult] counts the posting node's members
+// only; delivery to the other nodes is at most once, in order per sender.
+//
 // Calls never wait in a reconnect buffer: while the Backplane's NATS
 // connection is down, cross-node calls fail at once with
 // ErrBackplaneUnavailable, and local connections keep working. nats.go

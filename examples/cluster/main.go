@@ -28,10 +28,11 @@
 //	go run ./examples/cluster -node 127.0.0.1:8082 -nats nats://127.0.0.1:4222
 //
 // Each process then keeps the chat state of its own users: a user can send
-// private messages to users of the same process only, and each process's
-// presence list names its own users, while the management API of either
-// process reaches every connection of both, and a room's posts reach its
-// members on both (rooms are groups, which span the processes).
+// private messages to users of the same process only, and each process
+// sends the list of its own users as the presence list. Rooms and presence
+// are groups, which span the processes: a room's posts reach its members in
+// both, and both processes' presence lists reach everyone. The management
+// API of either process reaches every connection of both.
 package main
 
 import (

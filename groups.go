@@ -124,8 +124,9 @@ func validGroupName(name string) bool {
 	return true
 }
 
-// Groups returns the GroupManager of the router's own connections. Handlers
-// can also reach it with [GroupsFromContext].
+// Groups returns the GroupManager of the router's own connections, and with
+// a [GroupBackplane] of every node's (see GroupManager). Handlers can also
+// reach it with [GroupsFromContext].
 func (r *Router) Groups() GroupManager { return (*localGroups)(r) }
 
 // GroupsFromContext returns the GroupManager of the router that is running

@@ -16,10 +16,10 @@ func newUpgradeAuth(o *Options) (*iamAuth, error) {
 	case "", keyFromHeader:
 	case keyFromAuthorizer:
 		if o.Authorizer == nil || o.UsagePlans == nil {
-			return nil, errors.New("wsroute: APIKeySelectionExpression " + keyFromAuthorizer + " needs an Authorizer and UsagePlans")
+			return nil, errors.New("wsroute: Options.APIKeySelectionExpression " + keyFromAuthorizer + " needs Options.Authorizer and Options.UsagePlans")
 		}
 	default:
-		return nil, errors.New("wsroute: APIKeySelectionExpression must be " + keyFromHeader + " or " + keyFromAuthorizer)
+		return nil, errors.New("wsroute: Options.APIKeySelectionExpression must be " + keyFromHeader + " or " + keyFromAuthorizer)
 	}
 	if o.IAM == nil {
 		return nil, nil

@@ -116,6 +116,8 @@ type conn struct {
 	nextPing  time.Time
 
 	slot [1]frame // the queue's storage for a group post to an idle connection; guarded by mu (groups.go)
+
+	obs *upgradeObs // the Observer's state of the connection; nil without one
 }
 
 func (r *Router) newConn(req *http.Request, now time.Time) *conn {
@@ -123,7 +125,7 @@ func (r *Router) newConn(req *http.Request, now time.Time) *conn {
 		r:           r,
 		id:          r.ids.next(),
 		connectedAt: now.Truncate(time.Millisecond),
-		identity:    Identity{SourceIP: remoteIP(req.RemoteAddr), UserAgent: req.UserAgent()},
+		identity:    Identity{SourceIP: r.proxies.clientIP(req), UserAgent: req.UserAgent()},
 		domainName:  r.opts.DomainName,
 	}
 	if c.domainName == "" {
@@ -188,6 +190,7 @@ func (c *conn) connectEvent(req *http.Request, now time.Time) *Request {
 		ev.Headers[k] = vs[len(vs)-1]
 		ev.MultiValueHeaders[k] = slices.Clone(vs)
 	}
+	c.r.proxies.forwardHeaders(ev, req) // X-Forwarded-*, X-Amzn-Trace-Id
 	if req.URL.RawQuery != "" {
 		q := req.URL.Query()
 		ev.QueryStringParameters = make(map[string]string, len(q))
@@ -250,6 +253,7 @@ func (c *conn) readLoop() {
 		c.readSince.Store(0) // the read loop reads no more until the next message
 		now := time.Now()
 		c.lastActive.Store(now.UnixNano())
+		c.observeFrame(false, buf.Len(), 0, nil)
 		c.mu.Lock()
 		open := c.state == stateOpen
 		c.mu.Unlock()
@@ -326,11 +330,16 @@ func (c *conn) dispatch(body string, binary bool, now time.Time) {
 	if h == nil {
 		h = r.route(RouteDefault)
 	}
+	if r.throttle.refuse(c, key) {
+		return
+	}
 	if c.auth != nil && c.auth.refuse(c, key) {
+		c.refused(key, "", "", now, http.StatusForbidden)
 		return
 	}
 	messageID, requestID := r.ids.pair()
 	if h == nil {
+		c.refused(key, requestID, messageID, now, http.StatusForbidden)
 		c.reply(frame{data: errorFrame("Forbidden", c.id, requestID)})
 		return
 	}
@@ -339,7 +348,7 @@ func (c *conn) dispatch(body string, binary bool, now time.Time) {
 	ev.Body = body
 	ev.IsBase64Encoded = binary
 	c.handling.Add(1)
-	resp, err := r.call(r.ctx, h, ev)
+	resp, err := c.handle(r.ctx, h, ev)
 	c.handling.Add(1)
 	switch {
 	case err != nil:
@@ -370,7 +379,9 @@ func errorFrame(message, connectionID, requestID string) string {
 func (c *conn) post(f frame) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.enqueueLocked(f)
+	err := c.enqueueLocked(f)
+	c.observeFrame(true, len(f.data), len(c.queue), err)
+	return err
 }
 
 func (c *conn) enqueueLocked(f frame) error {
@@ -406,6 +417,7 @@ func (c *conn) reply(f frame) {
 		// to the message that came first has left.
 		f.done = make(chan struct{})
 		err := c.enqueueLocked(f)
+		c.observeFrame(true, len(f.data), len(c.queue), err)
 		c.mu.Unlock()
 		if err != nil {
 			c.r.log.Warn("wsroute: reply dropped", "connectionId", c.id, "err", err)
@@ -418,6 +430,7 @@ func (c *conn) reply(f frame) {
 	}
 	c.writing = true
 	c.mu.Unlock()
+	c.observeFrame(true, len(f.data), 0, nil)
 	c.write(f)
 	c.mu.Lock()
 	if len(c.queue) > 0 || (c.state == stateClosing && !c.closeSent) {
@@ -539,6 +552,7 @@ func (c *conn) finish(code websocket.StatusCode, reason string) {
 		// way: release the socket. This does not wait.
 		_ = c.ws.CloseNow()
 	}
+	c.closed(int(code), reason)
 	c.disconnect(code, reason)
 }
 
@@ -554,7 +568,7 @@ func (c *conn) disconnect(code websocket.StatusCode, reason string) {
 	ev.RequestContext.DisconnectReason = reason
 	ev.Headers = map[string]string{"Host": c.domainName, "x-api-key": "", "X-Forwarded-For": "", "x-restapi": ""}
 	ev.MultiValueHeaders = map[string][]string{"Host": {c.domainName}, "x-api-key": {""}, "X-Forwarded-For": {""}, "x-restapi": {""}}
-	_, _ = c.r.call(c.r.ctx, h, ev)
+	_, _ = c.handle(c.r.ctx, h, ev)
 }
 
 func (c *conn) info() *Connection {

@@ -450,7 +450,9 @@ func (r *Router) fanOut(to *[]*conn, data []byte) PostResult {
 	f := frame{data: string(data), binary: !utf8.Valid(data)}
 	n := 0 // (*to)[:n] are the members handed to the pool
 	for _, c := range *to {
-		switch handoff, err := c.enqueueShared(f); {
+		handoff, err := c.enqueueShared(f)
+		c.observeFrame(true, len(f.data), 0, err)
+		switch {
 		case err == nil:
 			res.Delivered++
 			if handoff {

@@ -273,7 +273,7 @@ func TestHandleRejectsBadRegistrations(t *testing.T) {
 
 func TestNewRejectsBadOptions(t *testing.T) {
 	_, err := wsroute.New(&wsroute.Options{IdentitySources: []string{"route.request.header.Auth"}})
-	assert.ErrorContains(t, err, "IdentitySources needs an Authorizer")
+	assert.ErrorContains(t, err, "Options.IdentitySources needs an Options.Authorizer")
 	auth := func(context.Context, *wsroute.Request) (*wsroute.AuthorizerResult, error) { return nil, nil }
 	_, err = wsroute.New(&wsroute.Options{Authorizer: auth, IdentitySources: []string{"method.request.header.Auth"}})
 	assert.ErrorContains(t, err, `identity source "method.request.header.Auth"`)

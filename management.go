@@ -86,6 +86,15 @@ type ManagementOptions struct {
 	// Error). Default: [slog.Default]; pass slog.New(slog.DiscardHandler) to
 	// log nothing.
 	Logger *slog.Logger
+
+	// Observer, when set, is told of every request answered, with its
+	// method and status (see [Observer.ManagementCall]). Default nil.
+	Observer Observer
+
+	// Throttle, when set, limits the calls served, in total and per caller
+	// (see [ManagementThrottle]); a call over a limit gets 429
+	// LimitExceededException. Default nil: no limit.
+	Throttle *ManagementThrottle
 }
 
 const (
@@ -191,7 +200,7 @@ const (
 //     with bytes outside printable ASCII), which cm is not asked about.
 //   - 413 PayloadTooLargeException: a body over MaxBodySize (not read), or
 //     [ErrPayloadTooLarge] from cm.
-//   - 429 LimitExceededException: [ErrLimitExceeded] from cm.
+//   - 429 LimitExceededException: [ErrLimitExceeded] from cm, or a call over Throttle.
 //   - 503 ServiceUnavailableException: cm returned context.Canceled,
 //     [ErrRouterClosed] or [ErrBackplaneUnavailable]; 504
 //     GatewayTimeoutException: it returned context.DeadlineExceeded; 500 InternalServerErrorException: any other
@@ -253,6 +262,8 @@ func NewManagementHandler(cm ConnectionManager, opts *ManagementOptions) http.Ha
 		insecure:     o.InsecureSkipAuthentication,
 		maxBody:      o.MaxBodySize,
 		log:          o.Logger,
+		obs:          o.Observer,
+		throttle:     newManagementThrottler(o.Throttle),
 	}
 	if h.maxBody == 0 {
 		h.maxBody = defaultManagementMaxBody
@@ -298,6 +309,8 @@ type managementHandler struct {
 	insecure     bool
 	maxBody      int64
 	log          *slog.Logger
+	obs          Observer       // nil unless ManagementOptions.Observer
+	throttle     *mgmtThrottler // nil without ManagementOptions.Throttle
 }
 
 var _ http.Handler = (*managementHandler)(nil)
@@ -312,11 +325,18 @@ type mgmtError struct {
 func (h *managementHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	requestID := newManagementRequestID()
 	w.Header().Set(headerRequestID, requestID)
+	w, observed := h.observe(w, r, requestID)
+	defer observed()
 
 	// 1. Who is calling: everything that does not need the body.
 	sig, e, reason := h.authenticateHeaders(r)
 	if e != nil {
 		h.refuse(w, r, requestID, e, reason)
+		return
+	}
+
+	if e := h.throttle.take(r, sig); e != nil {
+		writeManagementError(w, e)
 		return
 	}
 

@@ -171,6 +171,28 @@ type Options struct {
 	// It costs what the Backplane says per connection (the NATS one: one
 	// subscription).
 	Backplane Backplane
+
+	// Observer, when set, is told of every upgrade request, event, frame
+	// and close, for metrics, traces and access logs (see [Observer]).
+	// Default nil: nothing is observed, at the cost of a nil check.
+	Observer Observer
+
+	// Throttle, when set, limits the rate of messages per router, route,
+	// connection and authorizer principal, and of new connections per
+	// source IP, in bounded memory (see [Throttle]). Default nil: no
+	// throttling.
+	Throttle *Throttle
+
+	// TrustedProxies lists the load balancers and proxies in front of the
+	// router, as CIDRs ("10.0.0.0/8") or addresses. A request whose TCP peer
+	// is one of them is believed about the client: identity.sourceIp (and
+	// so per-IP throttling and logs) is the rightmost address of its
+	// X-Forwarded-For that is not a trusted proxy, and the CONNECT event
+	// keeps the X-Forwarded-For, X-Forwarded-Port, X-Forwarded-Proto and
+	// X-Amzn-Trace-Id it sent. From any other peer these headers are
+	// replaced by what the router sees, as API Gateway does. Default none:
+	// sourceIp is the TCP peer.
+	TrustedProxies []string
 }
 
 // CompressionMode selects how [Options.Compression] compresses messages.

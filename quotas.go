@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
 	"time"
 )
 
@@ -151,7 +150,7 @@ func (c *Options) applyQuotas() error {
 // *quotaGate enforces nothing.
 type quotaGate struct {
 	q      Quotas
-	bucket tokenBucket
+	bucket *tokenBucket
 }
 
 func newQuotaGate(q *Quotas) *quotaGate {
@@ -159,7 +158,7 @@ func newQuotaGate(q *Quotas) *quotaGate {
 		return nil
 	}
 	rate := float64(q.NewConnectionsPerSecond)
-	return &quotaGate{q: *q, bucket: tokenBucket{rate: rate, burst: rate, tokens: rate, now: time.Now}}
+	return &quotaGate{q: *q, bucket: newTokenBucket(rate, q.NewConnectionsPerSecond, time.Now)}
 }
 
 // admit runs the checks of an upgrade request. It answers a refused request
@@ -215,30 +214,4 @@ func (t *timedHandler) ServeEvent(ctx context.Context, req *Request) (*Response,
 			Err: fmt.Errorf("route %s took more than %v", req.RequestContext.RouteKey, t.timeout)}
 	}
 	return resp, err
-}
-
-// tokenBucket is a token bucket safe for concurrent use.
-type tokenBucket struct {
-	mu          sync.Mutex
-	rate, burst float64
-	tokens      float64
-	last        time.Time
-	now         func() time.Time
-	initialized bool
-}
-
-func (b *tokenBucket) take() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	now := b.now()
-	if b.initialized {
-		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-	}
-	b.initialized = true
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
 }

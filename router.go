@@ -72,6 +72,9 @@ type Router struct {
 	quotas       *quotaGate // nil without Options.Quotas
 	iam          *iamAuth   // nil unless Options.IAM
 
+	throttle *throttler      // nil without Options.Throttle
+	proxies  *trustedProxies // nil without Options.TrustedProxies
+
 	routesMu sync.Mutex
 	routes   atomic.Pointer[map[string]Handler] // copy on write
 
@@ -111,7 +114,7 @@ func New(opts *Options) (*Router, error) {
 		return nil, err
 	}
 	if len(srcs) > 0 && o.Authorizer == nil {
-		return nil, errors.New("wsroute: IdentitySources needs an Authorizer")
+		return nil, errors.New("wsroute: Options.IdentitySources needs an Options.Authorizer")
 	}
 	r := &Router{
 		opts:         o,
@@ -125,6 +128,12 @@ func New(opts *Options) (*Router, error) {
 	r.conns.init()
 	r.cm = &localConnections{r: r}
 	if r.iam, err = newUpgradeAuth(&o); err != nil {
+		return nil, err
+	}
+	if r.throttle, err = newThrottler(o.Throttle); err != nil {
+		return nil, err
+	}
+	if r.proxies, err = parseTrustedProxies(o.TrustedProxies); err != nil {
 		return nil, err
 	}
 	base, cancel := context.WithCancel(context.Background())
@@ -180,6 +189,8 @@ func (r *Router) Connections() ConnectionManager { return r.cm }
 // check, the authorizer and the $connect route, completes the handshake, and
 // returns; the connection is then served on goroutines of its own.
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	w, req, observed := r.observeUpgrade(w, req)
+	defer observed()
 	if status, msg := checkHandshake(req); status != 0 {
 		if status == http.StatusUpgradeRequired {
 			w.Header().Set("Connection", "Upgrade")
@@ -222,6 +233,10 @@ func (r *Router) serveHandshake(w http.ResponseWriter, req *http.Request) {
 	now := time.Now()
 	c := r.newConn(req, now)
 	ev := c.connectEvent(req, now)
+	r.bindUpgrade(w, c, ev)
+	if !r.throttle.admit(w, c) { // per source IP, $connect route
+		return
+	}
 
 	if r.opts.Authorizer != nil {
 		status, msg := r.authorize(req, c, ev)
@@ -238,7 +253,7 @@ func (r *Router) serveHandshake(w http.ResponseWriter, req *http.Request) {
 	subprotocol := ""
 	if h := r.route(RouteConnect); h != nil {
 		ctx := ContextWithConnections(req.Context(), r.cm)
-		resp, err := r.call(ctx, h, ev)
+		resp, err := c.handle(ctx, h, ev)
 		if err != nil {
 			status, msg := integrationFailure(err)
 			writeJSONMessage(w, status, msg)
@@ -262,6 +277,7 @@ func (r *Router) serveHandshake(w http.ResponseWriter, req *http.Request) {
 	// Reachable from here on, before the client learns it is connected:
 	// frames posted now wait in the queue until the socket exists.
 	c.register()
+	c.accepted()
 
 	hw := &hijackWriter{ResponseWriter: w, wrap: c.wrapWire}
 	ao := &websocket.AcceptOptions{InsecureSkipVerify: true, // the origin was checked above
@@ -288,7 +304,7 @@ func (r *Router) call(ctx context.Context, h Handler, req *Request) (resp *Respo
 		if p := recover(); p != nil {
 			r.log.Error("wsroute: handler panicked", "routeKey", req.RequestContext.RouteKey,
 				"connectionId", req.RequestContext.ConnectionID, "panic", p, "stack", string(debug.Stack()))
-			resp, err = nil, fmt.Errorf("wsroute: handler panicked: %v", p)
+			resp, err = nil, fmt.Errorf("%w: %v", errPanicked, p)
 		}
 	}()
 	resp, err = h.ServeEvent(ctx, req)

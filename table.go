@@ -68,19 +68,7 @@ func (t *connTable) get(id string) *conn {
 
 // each calls f for every connection, outside the shard locks.
 func (t *connTable) each(f func(*conn)) {
-	var batch []*conn
-	for i := range t.shards {
-		s := &t.shards[i]
-		s.mu.RLock()
-		for _, c := range s.m {
-			batch = append(batch, c)
-		}
-		s.mu.RUnlock()
-		for _, c := range batch {
-			f(c)
-		}
-		batch = batch[:0]
-	}
+	t.eachUntil(func(c *conn) bool { f(c); return true })
 }
 
 // Read buffers are pooled: an idle connection holds none.

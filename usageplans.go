@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"math"
 	"sync"
 	"time"
 )
@@ -122,7 +121,7 @@ func (u *UsagePlans) PutPlan(p UsagePlan) error {
 	if p.ID == "" {
 		return errors.New("wsroute: usage plan without an ID")
 	}
-	if t := p.Throttle; t != nil && (!(t.RateLimit > 0) || math.IsInf(t.RateLimit, 0) || t.BurstLimit < 1) {
+	if t := p.Throttle; t != nil && !t.valid() {
 		return fmt.Errorf("wsroute: usage plan %q: throttle needs RateLimit > 0 and BurstLimit >= 1", p.ID)
 	}
 	if q := p.Quota; q != nil {
@@ -277,15 +276,10 @@ func (u *UsagePlans) meter(k *apiKeyState) meterResult {
 	}
 	var newTAT int64
 	if th.RateLimit > 0 {
-		// GCRA, the exact form of a token bucket: a request is allowed
-		// when it arrives no earlier than tat - (burst-1)·interval.
-		interval := int64(math.Ceil(float64(time.Second) / th.RateLimit))
-		tolerance := int64(th.BurstLimit-1) * interval
-		tat := max(k.tat, t)
-		if t < tat-tolerance {
+		ok := false
+		if newTAT, ok = newRateLimit(th.RateLimit, th.BurstLimit).take(k.tat, t); !ok {
 			return meterThrottled
 		}
-		newTAT = tat + interval
 	}
 	if q.Limit > 0 {
 		start, _ := quotaPeriod(&q, now)

@@ -78,20 +78,13 @@ func (s *wsrouteServer) count() int {
 }
 
 func (s *wsrouteServer) broadcast(msg []byte) int {
-	// FANOUT: one PostToConnection per connection, until the router's group
-	// post lands. Then $connect joins every connection to one group and this
-	// body becomes a single group post to it, returning the delivered count;
-	// connectionIDs and the ids map are then only needed by the management
-	// workload.
-	ctx := context.Background()
-	cm := s.router.Connections()
-	n := 0
-	for _, id := range s.connectionIDs() {
-		if cm.PostToConnection(ctx, id, msg) == nil {
-			n++
-		}
+	// FANOUT: one group post to every connection (Broadcast): the frame is
+	// copied once and written by the router's bounded writer pool.
+	res, err := s.router.Groups().Broadcast(context.Background(), msg)
+	if err != nil {
+		return 0
 	}
-	return n
+	return res.Delivered
 }
 
 // control adds wsroute's own endpoints: the management API under /mgmt,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,12 +15,13 @@ import (
 // end: ours, the WebSocket transport's, and HTTP servers and clients.
 var suspects = []string{"github.com/wsroute/wsroute", "github.com/coder/websocket", "net/http."}
 
-// Leaked returns the stacks of goroutines running code of a suspect package,
-// waiting up to wait for them to end.
-func Leaked(wait time.Duration) []string {
+// Leaked returns the stacks of goroutines running code of a suspect package
+// (ours, the transport's, net/http's, and those of the packages named in
+// also), waiting up to wait for them to end.
+func Leaked(wait time.Duration, also ...string) []string {
 	deadline := time.Now().Add(wait)
 	for {
-		leaked := find()
+		leaked := find(slices.Concat(also, suspects))
 		if len(leaked) == 0 || time.Now().After(deadline) {
 			return leaked
 		}
@@ -27,7 +29,7 @@ func Leaked(wait time.Duration) []string {
 	}
 }
 
-func find() []string {
+func find(suspects []string) []string {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
@@ -57,10 +59,12 @@ func find() []string {
 
 // Main runs the tests, then fails the binary when a goroutine outlives them.
 // Call it from TestMain: func TestMain(m *testing.M) { leakcheck.Main(m) }.
-func Main(m *testing.M) {
+// also names more packages whose goroutines must be gone, such as a broker
+// client's ("github.com/nats-io/").
+func Main(m *testing.M, also ...string) {
 	code := m.Run()
 	if code == 0 {
-		if leaked := Leaked(5 * time.Second); len(leaked) > 0 {
+		if leaked := Leaked(10*time.Second, also...); len(leaked) > 0 {
 			fmt.Fprintf(os.Stderr, "leakcheck: %d goroutine(s) outlived the tests:\n\n%s\n", len(leaked), strings.Join(leaked, "\n\n"))
 			code = 1
 		}

@@ -1,5 +1,7 @@
 package wsroute
 
+import "context"
+
 // Backplane joins routers in several processes that serve one API, so that
 // each reaches the connections the others hold. Set one in
 // [Options.Backplane]; the NATS implementation lives in the module
@@ -34,11 +36,8 @@ package wsroute
 //
 // # Groups
 //
-// Group posts are not part of the interface yet. The plan: a Backplane that
-// also implements a group interface is told when a group gets its first
-// member on this router and loses its last, subscribes once per such group,
-// and sends a post to a group with one publish; each router then fans out to
-// its own members.
+// A Backplane that also implements [GroupBackplane] carries the router's
+// [GroupManager] across nodes; without it, groups stay the router's own.
 type Backplane interface {
 	ConnectionManager
 
@@ -56,9 +55,73 @@ type Backplane interface {
 	Close() error
 }
 
+// GroupBackplane is a [Backplane] that also carries groups across nodes:
+// with one in [Options.Backplane], the router's [GroupManager]
+// ([Router.Groups], [GroupsFromContext], the management API's @groups and
+// @broadcast paths) covers the connections of every node.
+//
+//   - PostToGroup and Broadcast fan out to the router's own connections and
+//     call PublishToGroup or PublishBroadcast once; each other node posts
+//     what it receives to its own members (or connections). The
+//     [PostResult] counts this router's members only, and has Published set.
+//   - Members adds to the router's own members those of the other nodes,
+//     which Members gathers within ctx.
+//   - Join and Leave of an ID the router does not hold go to the Backplane's
+//     Join and Leave, which ask the node that holds it, as PostToConnection
+//     does. They return the errors of a GroupManager (Join: [ErrGone] when no
+//     live node holds the ID) and [ErrBackplaneUnavailable], wrapped.
+//
+// The router calls GroupJoined when a group gets its first member among the
+// router's connections, and GroupEmptied when it loses its last (a member
+// that leaves, however it leaves, included), so that the Backplane listens
+// for a group's posts only while the router has members to give them to.
+// They are called outside the router's locks, so when joins and leaves of
+// one group race, the calls may arrive out of order; but they alternate in
+// truth, so a count kept per group (GroupJoined minus GroupEmptied) is 1
+// exactly when the router has members, once the calls have returned.
+// GroupJoined may wait, briefly and boundedly, for the broker to confirm, so
+// that a member is reachable from every node when Join returns;
+// GroupEmptied must not block.
+//
+// A GroupBackplane serves the group requests of other nodes with the
+// GroupManager of the ConnectionManager given to Attach: it has a method
+// Groups() GroupManager that covers the router's own connections only.
+type GroupBackplane interface {
+	Backplane
+
+	// GroupJoined announces that group has its first member on the router.
+	GroupJoined(group string)
+
+	// GroupEmptied announces that group has lost its last member on the
+	// router.
+	GroupEmptied(group string)
+
+	// Join makes a connection another node holds a member of group.
+	Join(ctx context.Context, group, connectionID string) error
+
+	// Leave ends the membership of group of a connection another node
+	// holds. It returns nil when no node holds the connection.
+	Leave(ctx context.Context, group, connectionID string) error
+
+	// Members returns the members of group on the other nodes, in any
+	// order. It fails rather than return a part of them.
+	Members(ctx context.Context, group string) ([]string, error)
+
+	// PublishToGroup sends data, with one publish, to the other nodes that
+	// have members of group. It does not wait for them to deliver it.
+	PublishToGroup(ctx context.Context, group string, data []byte) error
+
+	// PublishBroadcast sends data, with one publish, to every other node,
+	// which posts it to every connection it holds.
+	PublishBroadcast(ctx context.Context, data []byte) error
+}
+
 // attachBackplane runs from New.
 func (r *Router) attachBackplane() error {
 	if b := r.opts.Backplane; b != nil {
+		if gb, ok := b.(GroupBackplane); ok {
+			r.groups.bp = gb
+		}
 		return b.Attach(&localConnections{r: r, heldOnly: true})
 	}
 	return nil

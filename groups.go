@@ -38,6 +38,18 @@ import (
 // posted, in order with the member's other frames (PostToConnection and
 // replies) posted after them.
 //
+// # Across nodes
+//
+// With a [GroupBackplane] in [Options.Backplane] (such as the NATS one),
+// groups span the nodes of the API: Join and Leave take the ID of a
+// connection any node holds, Members gathers every node's members within
+// ctx, and PostToGroup and Broadcast reach the members (or connections) of
+// every node with one publish, each node fanning out to its own. The result
+// of a post counts this router's members only (see [PostResult]); when the
+// publish fails, the post returns that count with an error wrapping
+// [ErrBackplaneUnavailable]. Membership stays with the node holding the
+// connection: it ends when the connection leaves, or with its node.
+//
 // # Names
 //
 // A group name is 1 to 128 bytes of UTF-8 without control characters;
@@ -86,6 +98,11 @@ type PostResult struct {
 	// Gone counts the members found closing: their $disconnect has not run
 	// yet, and they do not get the frame.
 	Gone int `json:"gone"`
+	// Published reports that the post was also sent, with one publish, to
+	// the other nodes of the API through a [GroupBackplane]; each posts it
+	// to its own members, at most once, uncounted. The counts above are
+	// this router's members only.
+	Published bool `json:"published,omitempty"`
 }
 
 // ErrInvalidGroup reports a group name that is empty, longer than 128 bytes,
@@ -107,8 +124,9 @@ func validGroupName(name string) bool {
 	return true
 }
 
-// Groups returns the GroupManager of the router's own connections. Handlers
-// can also reach it with [GroupsFromContext].
+// Groups returns the GroupManager of the router's own connections, and with
+// a [GroupBackplane] of every node's (see GroupManager). Handlers can also
+// reach it with [GroupsFromContext].
 func (r *Router) Groups() GroupManager { return (*localGroups)(r) }
 
 // GroupsFromContext returns the GroupManager of the router that is running
@@ -130,7 +148,14 @@ func groupsOf(cm ConnectionManager) GroupManager {
 
 // Groups returns the router's GroupManager, so that [GroupsFromContext] and
 // [NewManagementHandler] find it through the ConnectionManager.
-func (m *localConnections) Groups() GroupManager { return m.r.Groups() }
+// The Backplane's ConnectionManager (heldOnly) has the GroupManager of the
+// router's own connections only.
+func (m *localConnections) Groups() GroupManager {
+	if m.heldOnly {
+		return (*heldGroups)(m.r)
+	}
+	return m.r.Groups()
+}
 
 // groupTable is a router's group membership and its writer pool. Its zero
 // value is ready to use.
@@ -140,6 +165,10 @@ type groupTable struct {
 	joined  map[*conn]map[string]struct{} // member → its groups
 
 	pool writerPool
+
+	// bp, set before the router has connections, carries groups across
+	// nodes; nil without a GroupBackplane.
+	bp GroupBackplane
 }
 
 // leaveAll ends every membership of c. It runs when c's read loop ends, after
@@ -151,20 +180,30 @@ func (t *groupTable) leaveAll(c *conn) {
 	if !in {
 		return
 	}
+	var emptied []string
 	t.mu.Lock()
 	for g := range t.joined[c] {
-		t.removeLocked(g, c)
+		if t.removeLocked(g, c) && t.bp != nil {
+			emptied = append(emptied, g)
+		}
 	}
 	delete(t.joined, c)
 	t.mu.Unlock()
+	for _, g := range emptied {
+		t.bp.GroupEmptied(g)
+	}
 }
 
-func (t *groupTable) removeLocked(group string, c *conn) {
+// removeLocked removes c from group and reports whether group is left
+// without members.
+func (t *groupTable) removeLocked(group string, c *conn) (emptied bool) {
 	m := t.members[group]
 	delete(m, c)
 	if len(m) == 0 {
 		delete(t.members, group)
+		return true
 	}
+	return false
 }
 
 // snapshot appends the members of group to dst.
@@ -177,30 +216,97 @@ func (t *groupTable) snapshot(dst []*conn, group string) []*conn {
 	return dst
 }
 
-// localGroups is the GroupManager of a Router's own connections.
+// localGroups is the GroupManager of a Router: its own connections, and
+// with a GroupBackplane those of every node.
 type localGroups Router
 
-var _ GroupManager = (*localGroups)(nil)
+// heldGroups is the GroupManager of a Router's own connections only, which
+// a GroupBackplane serves other nodes with.
+type heldGroups Router
+
+var (
+	_ GroupManager = (*localGroups)(nil)
+	_ GroupManager = (*heldGroups)(nil)
+)
 
 func (g *localGroups) Join(ctx context.Context, group, connectionID string) error {
+	r := (*Router)(g)
+	return r.join(ctx, group, connectionID, r.groups.bp)
+}
+
+func (g *localGroups) Leave(ctx context.Context, group, connectionID string) error {
+	r := (*Router)(g)
+	return r.leave(ctx, group, connectionID, r.groups.bp)
+}
+
+func (g *localGroups) Members(ctx context.Context, group string) ([]string, error) {
+	r := (*Router)(g)
+	return r.members(ctx, group, r.groups.bp)
+}
+
+func (g *localGroups) PostToGroup(ctx context.Context, group string, data []byte) (PostResult, error) {
+	r := (*Router)(g)
+	return r.postToGroup(ctx, group, data, r.groups.bp)
+}
+
+func (g *localGroups) Broadcast(ctx context.Context, data []byte) (PostResult, error) {
+	r := (*Router)(g)
+	return r.broadcast(ctx, data, r.groups.bp)
+}
+
+func (g *heldGroups) Join(ctx context.Context, group, connectionID string) error {
+	return (*Router)(g).join(ctx, group, connectionID, nil)
+}
+
+func (g *heldGroups) Leave(ctx context.Context, group, connectionID string) error {
+	return (*Router)(g).leave(ctx, group, connectionID, nil)
+}
+
+func (g *heldGroups) Members(ctx context.Context, group string) ([]string, error) {
+	return (*Router)(g).members(ctx, group, nil)
+}
+
+func (g *heldGroups) PostToGroup(ctx context.Context, group string, data []byte) (PostResult, error) {
+	return (*Router)(g).postToGroup(ctx, group, data, nil)
+}
+
+func (g *heldGroups) Broadcast(ctx context.Context, data []byte) (PostResult, error) {
+	return (*Router)(g).broadcast(ctx, data, nil)
+}
+
+// join, leave, members, postToGroup and broadcast serve the router's own
+// connections, and hand the rest of the work to remote unless it is nil.
+
+func (r *Router) join(ctx context.Context, group, connectionID string, remote GroupBackplane) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if !validGroupName(group) {
 		return ErrInvalidGroup
 	}
-	r := (*Router)(g)
 	c := r.conns.get(connectionID)
 	if c == nil {
+		if remote != nil {
+			return remote.Join(ctx, group, connectionID)
+		}
 		return ErrGone
 	}
 	t := &r.groups
+	first, err := t.add(group, c)
+	if first && t.bp != nil {
+		t.bp.GroupJoined(group)
+	}
+	return err
+}
+
+// add makes c a member of group, and reports whether it is the first.
+func (t *groupTable) add(group string, c *conn) (first bool, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	// Checked under t.mu: once c is closed, conn.finish takes t.mu to
 	// remove it, so it is either refused here or removed there.
 	if !c.isOpen() {
-		return ErrGone
+		return false, ErrGone
 	}
 	if t.members == nil {
 		t.members = make(map[string]map[*conn]struct{})
@@ -210,6 +316,7 @@ func (g *localGroups) Join(ctx context.Context, group, connectionID string) erro
 	if m == nil {
 		m = make(map[*conn]struct{})
 		t.members[group] = m
+		first = true
 	}
 	m[c] = struct{}{}
 	j := t.joined[c]
@@ -218,75 +325,98 @@ func (g *localGroups) Join(ctx context.Context, group, connectionID string) erro
 		t.joined[c] = j
 	}
 	j[group] = struct{}{}
-	return nil
+	return first, nil
 }
 
-func (g *localGroups) Leave(ctx context.Context, group, connectionID string) error {
+func (r *Router) leave(ctx context.Context, group, connectionID string, remote GroupBackplane) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if !validGroupName(group) {
 		return ErrInvalidGroup
 	}
-	r := (*Router)(g)
 	c := r.conns.get(connectionID)
 	if c == nil {
+		if remote != nil {
+			if err := remote.Leave(ctx, group, connectionID); !errors.Is(err, ErrGone) {
+				return err
+			}
+		}
 		return nil // a connection that left is in no group
 	}
 	t := &r.groups
+	if t.remove(group, c) && t.bp != nil {
+		t.bp.GroupEmptied(group)
+	}
+	return nil
+}
+
+// remove ends c's membership of group, and reports whether group is left
+// without members.
+func (t *groupTable) remove(group string, c *conn) (emptied bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	j := t.joined[c]
 	if _, ok := j[group]; !ok {
-		return nil
+		return false
 	}
 	delete(j, group)
 	if len(j) == 0 {
 		delete(t.joined, c)
 	}
-	t.removeLocked(group, c)
-	return nil
+	return t.removeLocked(group, c)
 }
 
-func (g *localGroups) Members(ctx context.Context, group string) ([]string, error) {
+func (r *Router) members(ctx context.Context, group string, remote GroupBackplane) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if !validGroupName(group) {
 		return nil, ErrInvalidGroup
 	}
-	t := &(*Router)(g).groups
+	t := &r.groups
 	t.mu.RLock()
 	ids := make([]string, 0, len(t.members[group]))
 	for c := range t.members[group] {
 		ids = append(ids, c.id)
 	}
 	t.mu.RUnlock()
+	if remote != nil {
+		others, err := remote.Members(ctx, group)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, others...)
+	}
 	slices.Sort(ids)
-	return ids, nil
+	return slices.Compact(ids), nil
 }
 
-func (g *localGroups) PostToGroup(ctx context.Context, group string, data []byte) (PostResult, error) {
+func (r *Router) postToGroup(ctx context.Context, group string, data []byte, remote GroupBackplane) (PostResult, error) {
 	if err := ctx.Err(); err != nil {
 		return PostResult{}, err
 	}
 	if !validGroupName(group) {
 		return PostResult{}, ErrInvalidGroup
 	}
-	r := (*Router)(g)
 	if len(data) > r.opts.MaxPostSize {
 		return PostResult{}, ErrPayloadTooLarge
 	}
 	buf := getConnSlice()
 	*buf = r.groups.snapshot(*buf, group)
-	return r.fanOut(buf, data), nil
+	res := r.fanOut(buf, data)
+	if remote == nil {
+		return res, nil
+	}
+	err := remote.PublishToGroup(ctx, group, data)
+	res.Published = err == nil
+	return res, err
 }
 
-func (g *localGroups) Broadcast(ctx context.Context, data []byte) (PostResult, error) {
+func (r *Router) broadcast(ctx context.Context, data []byte, remote GroupBackplane) (PostResult, error) {
 	if err := ctx.Err(); err != nil {
 		return PostResult{}, err
 	}
-	r := (*Router)(g)
 	if len(data) > r.opts.MaxPostSize {
 		return PostResult{}, ErrPayloadTooLarge
 	}
@@ -299,7 +429,13 @@ func (g *localGroups) Broadcast(ctx context.Context, data []byte) (PostResult, e
 		}
 		s.mu.RUnlock()
 	}
-	return r.fanOut(buf, data), nil
+	res := r.fanOut(buf, data)
+	if remote == nil {
+		return res, nil
+	}
+	err := remote.PublishBroadcast(ctx, data)
+	res.Published = err == nil
+	return res, err
 }
 
 // fanOut queues one frame, made once, for every connection of *to, and has

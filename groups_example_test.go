@@ -85,6 +85,6 @@ func ExampleRouter_Groups() {
 	// alice: hello, lobby
 	// bob: hello, lobby
 	// members: 2
-	// broadcast: {Delivered:2 Skipped:0 Gone:0}
+	// broadcast: {Delivered:2 Skipped:0 Gone:0 Published:false}
 	// bob: the server is going down at noon
 }

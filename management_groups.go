@@ -19,7 +19,9 @@ import (
 //	DELETE …/@groups/{group}/members/{connectionId}  → 204 (leave)
 //	POST   …/@broadcast                              body: the message → 200 {"delivered":…,"skipped":…,"gone":…}
 //
-// A path that is also …/@connections/{id} is served as that.
+// A path that is also …/@connections/{id} is served as that. With a
+// GroupBackplane, the post results also have "published":true, and the
+// member paths take any connection ID of the API (see GroupManager).
 const (
 	groupsSegment    = "@groups"
 	broadcastSegment = "@broadcast"

@@ -30,6 +30,18 @@
 // ErrBackplaneUnavailable until DeadAfter has passed since its last heartbeat,
 // and [wsroute.ErrGone] from then on. With the defaults, within 3 seconds.
 //
+// # Groups
+//
+// The Backplane is a [wsroute.GroupBackplane]: the router's GroupManager
+// spans the nodes. A node subscribes to wsroute.<API>.group.<name> (the
+// name escaped into one subject token) while it has members of the group,
+// once per group, and every node to wsroute.<API>.broadcast; a group post or
+// a broadcast is one publish there, which each other node hands to its own
+// router. Join and Leave of a connection another node holds are requests on
+// its subject, like PostToConnection; Members asks every node it has heard
+// from. The router's [wsroute.PostResult] counts the posting node's members
+// only; delivery to the other nodes is at most once, in order per sender.
+//
 // Calls never wait in a reconnect buffer: while the Backplane's NATS
 // connection is down, cross-node calls fail at once with
 // ErrBackplaneUnavailable, and local connections keep working. nats.go
@@ -90,9 +102,12 @@ const (
 
 // Request and reply codes: the first byte of a message.
 const (
-	opPost   = 'P'
-	opGet    = 'G'
-	opDelete = 'D'
+	opPost    = 'P'
+	opGet     = 'G'
+	opDelete  = 'D'
+	opJoin    = 'J'
+	opLeave   = 'L'
+	opMembers = 'M'
 
 	replyOK       = 'o'
 	replyGone     = 'g'
@@ -100,6 +115,7 @@ const (
 	replyTooLarge = 't'
 	replyClosed   = 'c'
 	replyError    = 'e'
+	replyInvalid  = 'i'
 
 	beatAlive = 'H'
 	beatBye   = 'B'
@@ -129,6 +145,11 @@ type Backplane struct {
 	done    chan struct{}
 	wg      sync.WaitGroup
 	members membership
+
+	groupMu      sync.Mutex
+	groupSubs    map[string]*groupSub // group → this node's subscription to its posts
+	groupsClosed bool
+	groupInbox   chan *nats.Msg
 }
 
 var _ wsroute.Backplane = (*Backplane)(nil)
@@ -177,6 +198,8 @@ func Connect(url string, opts *Options, natsOpts ...nats.Option) (*Backplane, er
 		prefix:     "wsroute." + o.API + ".",
 		connPrefix: "wsroute." + o.API + ".conn.",
 		inbox:      make(chan *nats.Msg, inboxSize),
+		groupSubs:  make(map[string]*groupSub),
+		groupInbox: make(chan *nats.Msg, groupInboxSize),
 		done:       make(chan struct{}),
 	}
 	b.members.init(o.DeadAfter)
@@ -245,7 +268,7 @@ func (b *Backplane) Attach(local wsroute.ConnectionManager) error {
 	case b.local != nil:
 		return errors.New("wsnats: Backplane already attached to a router: each router needs its own")
 	}
-	ping, err := b.nc.Subscribe(b.prefix+"node."+b.node, func(m *nats.Msg) { _ = m.Respond(nil) })
+	ping, err := b.nc.Subscribe(b.prefix+"node."+b.node, b.serveNode)
 	if err != nil {
 		return fmt.Errorf("wsnats: %w", err)
 	}
@@ -254,13 +277,20 @@ func (b *Backplane) Attach(local wsroute.ConnectionManager) error {
 		_ = ping.Unsubscribe()
 		return fmt.Errorf("wsnats: %w", err)
 	}
+	bcast, err := b.nc.ChanSubscribe(b.broadcastSubject(), b.groupInbox)
+	if err != nil {
+		_ = ping.Unsubscribe()
+		_ = beats.Unsubscribe()
+		return fmt.Errorf("wsnats: %w", err)
+	}
 	b.local = local
-	b.nodeSubs = []*nats.Subscription{ping, beats}
-	b.wg.Add(workers + 1)
+	b.nodeSubs = []*nats.Subscription{ping, beats, bcast}
+	b.wg.Add(workers + 2)
 	for range workers {
 		go b.work()
 	}
 	go b.heartbeat()
+	go b.fanOut()
 	return nil
 }
 
@@ -352,6 +382,7 @@ func (b *Backplane) Close() error {
 		return true
 	})
 	b.bury(time.Now().Add(time.Hour))
+	b.closeGroups()
 	if attached {
 		b.beat(beatBye)
 		_ = b.nc.FlushTimeout(time.Second)

@@ -124,6 +124,8 @@ func decodeReply(data []byte) ([]byte, error) {
 		return nil, wsroute.ErrPayloadTooLarge
 	case replyClosed:
 		return nil, wsroute.ErrGone // the node is shutting down: its connections are closing
+	case replyInvalid:
+		return nil, wsroute.ErrInvalidGroup
 	case replyError:
 		return nil, fmt.Errorf("wsnats: the node holding the connection failed: %s", data[1:])
 	}
@@ -163,6 +165,16 @@ func (b *Backplane) serve(m *nats.Msg) {
 		}
 	case opDelete:
 		err = b.local.DeleteConnection(ctx, id)
+	case opJoin, opLeave:
+		gm := b.groups()
+		switch {
+		case gm == nil:
+			err = errors.New("the router has no groups")
+		case m.Data[0] == opJoin:
+			err = gm.Join(ctx, string(m.Data[1:]), id)
+		default:
+			err = gm.Leave(ctx, string(m.Data[1:]), id)
+		}
 	default:
 		err = fmt.Errorf("unknown request %q", m.Data[0])
 	}
@@ -184,6 +196,8 @@ func encodeReply(body []byte, err error) []byte {
 		code = replyTooLarge
 	case errors.Is(err, wsroute.ErrRouterClosed):
 		code = replyClosed
+	case errors.Is(err, wsroute.ErrInvalidGroup):
+		code = replyInvalid
 	default:
 		return append([]byte{replyError}, err.Error()...)
 	}

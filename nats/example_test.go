@@ -92,3 +92,81 @@ func ExampleConnect() {
 	// are as before; router.Shutdown closes bp.
 	_ = router
 }
+
+// Groups span the nodes: router A puts a client of A and a client of B in a
+// group, and one post from A reaches both.
+func Example_groups() {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ns.Start()
+	defer ns.WaitForShutdown()
+	defer ns.Shutdown()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		log.Fatal("NATS server not ready")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	// node starts a router with a client, which learns its connection ID.
+	var stops []func()
+	defer func() { // the routers, before the NATS server
+		for _, stop := range stops {
+			stop()
+		}
+	}()
+	node := func() (*wsroute.Router, *websocket.Conn, string) {
+		bp, err := wsnats.Connect(ns.ClientURL(), &wsnats.Options{API: "chat"})
+		if err != nil {
+			log.Fatal(err)
+		}
+		r, err := wsroute.New(&wsroute.Options{Backplane: bp})
+		if err != nil {
+			log.Fatal(err)
+		}
+		r.HandleFunc("whoami", func(ctx context.Context, req *wsroute.Request) (*wsroute.Response, error) {
+			return &wsroute.Response{Body: req.RequestContext.ConnectionID}, nil
+		})
+		srv := httptest.NewServer(r)
+		ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+		if err != nil {
+			log.Fatal(err)
+		}
+		_ = ws.Write(ctx, websocket.MessageText, []byte(`{"action":"whoami"}`))
+		_, id, err := ws.Read(ctx)
+		if err != nil {
+			log.Fatal(err)
+		}
+		stops = append(stops, func() {
+			_ = ws.CloseNow()
+			_ = r.Shutdown(context.Background())
+			srv.Close()
+		})
+		return r, ws, string(id)
+	}
+	a, wsA, idA := node()
+	_, wsB, idB := node()
+	groups := a.Groups()
+	for _, id := range []string{idA, idB} { // idB is a connection of the other router
+		if err := groups.Join(ctx, "lobby", id); err != nil {
+			log.Fatal(err)
+		}
+	}
+	res, err := groups.PostToGroup(ctx, "lobby", []byte("hello, lobby"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("A's own members: %d, published to the other nodes: %v\n", res.Delivered, res.Published)
+	for _, ws := range []*websocket.Conn{wsA, wsB} {
+		_, msg, err := ws.Read(ctx)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(string(msg))
+	}
+	// Output:
+	// A's own members: 1, published to the other nodes: true
+	// hello, lobby
+	// hello, lobby
+}

@@ -8,8 +8,10 @@
 // two nodes' pages in two browsers: users on different nodes chat with each
 // other, and the management API of the third node reaches both. The three
 // nodes share the chat's state (who is who, who is in which room) in memory;
-// every push goes through the router's ConnectionManager, and so through
-// NATS when the connection is on another node.
+// every push goes through the first router's ConnectionManager or
+// GroupManager (rooms and presence are groups), and so through NATS when
+// the connection is on another node: users on different nodes share rooms
+// and see each other online.
 //
 // Flags:
 //
@@ -25,9 +27,12 @@
 //	go run ./examples/cluster -node 127.0.0.1:8081                                  # embeds NATS on :4222
 //	go run ./examples/cluster -node 127.0.0.1:8082 -nats nats://127.0.0.1:4222
 //
-// Each process then keeps the chat state of its own users: a user sees the
-// users of the same process in the chat, while the management API of either
-// process reaches every connection of both.
+// Each process then keeps the chat state of its own users: a user can send
+// private messages to users of the same process only, and each process
+// sends the list of its own users as the presence list. Rooms and presence
+// are groups, which span the processes: a room's posts reach its members in
+// both, and both processes' presence lists reach everyone. The management
+// API of either process reaches every connection of both.
 package main
 
 import (

@@ -67,8 +67,9 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// TestRun runs the example as a user does: two users on two nodes chat, and
-// the third node's management API reaches one of them.
+// TestRun runs the example as a user does: two users on two nodes chat, in
+// private and in a room, see each other online, and the third node's
+// management API reaches one of them.
 func TestRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -123,11 +124,39 @@ func TestRun(t *testing.T) {
 	bob := dial("B", "bob")
 	defer bob.CloseNow()
 	next(bob, "registrationSuccess")
+	// Presence and rooms are groups, and span the nodes: bob, on B, is told
+	// who is online by the app's GroupManager on A, and shares a room with
+	// alice.
+	presence := func(ws *websocket.Conn, want string) {
+		for {
+			users, _ := json.Marshal(next(ws, "presence")["users"])
+			if string(users) == want {
+				return
+			}
+		}
+	}
+	presence(bob, `["alice","bob"]`)
+	presence(alice, `["alice","bob"]`)
 
 	require.NoError(t, alice.Write(wctx, websocket.MessageText, []byte(`{"action":"sendPrivateMessage","targetUserId":"bob","message":"hi bob"}`)))
 	m := next(bob, "privateMessage")
 	assert.Equal(t, "alice", m["fromUserId"])
 	assert.Equal(t, "hi bob", m["message"])
+
+	say := func(ws *websocket.Conn, frame string) {
+		require.NoError(t, ws.Write(wctx, websocket.MessageText, []byte(frame)))
+	}
+	say(alice, `{"action":"join","room":"lobby"}`)
+	next(alice, "joinSuccess")
+	say(bob, `{"action":"join","room":"lobby"}`)
+	assert.Equal(t, "bob", next(alice, "userJoined")["userId"])
+	next(bob, "joinSuccess")
+	say(bob, `{"action":"sendMessage","room":"lobby","message":"hello lobby"}`)
+	for _, ws := range []*websocket.Conn{alice, bob} {
+		m := next(ws, "roomMessage")
+		assert.Equal(t, "bob", m["fromUserId"])
+		assert.Equal(t, "hello lobby", m["message"])
+	}
 
 	registered := regexp.MustCompile(`userId=alice connectionId="?([A-Za-z0-9_=-]+)`)
 	var id string

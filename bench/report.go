@@ -287,7 +287,7 @@ func implTitle(w workload, impl string) string {
 	case impl == "coder-naive":
 		return "coder-naive (loop in handler, r.Context())"
 	case impl == "wsroute" && fanout:
-		return "wsroute (PostToConnection loop)"
+		return "wsroute (Broadcast: one group post)"
 	case impl == "gorilla" && fanout:
 		return "gorilla (GOMAXPROCS writers, PreparedMessage)"
 	case impl == "melody" && fanout:

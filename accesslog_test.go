@@ -194,3 +194,34 @@ func jsonNum(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// Behind a trusted proxy, the access log names the client even for a request
+// refused before its CONNECT event exists; from an untrusted peer it names
+// the peer, whatever X-Forwarded-For says.
+func TestAccessLogSeesTheClientBehindAProxy(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		trusted []string
+		want    string
+	}{
+		{"trusted", []string{"127.0.0.1/32"}, "203.0.113.7"},
+		{"untrusted", nil, "127.0.0.1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf logBuffer
+			r := newRouter(t, &wsroute.Options{Observer: wsroute.NewAccessLog(slog.New(slog.NewJSONHandler(&buf, nil))),
+				TrustedProxies: tc.trusted})
+			srv := serve(t, r)
+			req, err := http.NewRequest(http.MethodGet, srv.URL, nil) // not an upgrade: 426
+			require.NoError(t, err)
+			req.Header.Set("X-Forwarded-For", "203.0.113.7")
+			resp, err := srv.Client().Do(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			require.Equal(t, http.StatusUpgradeRequired, resp.StatusCode)
+			lines := buf.lines()
+			require.Len(t, lines, 1)
+			require.Equal(t, tc.want, lines[0]["identity.sourceIp"], "%v", lines[0])
+		})
+	}
+}

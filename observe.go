@@ -49,7 +49,9 @@ import (
 type Observer interface {
 	// Upgrade is called when a request reaches [Router.ServeHTTP], before
 	// any check: a request that is not a WebSocket handshake is refused
-	// (426) and reported like any other refusal.
+	// (426) and reported like any other refusal. Behind
+	// [Options.TrustedProxies], req.RemoteAddr is the client's address
+	// (without a port), as identity.sourceIp is.
 	// It returns the context for the rest of the request (the Authorizer
 	// and $connect see it as the request's context) and a state value that
 	// the router keeps with the connection and passes to every later call
@@ -208,7 +210,15 @@ func (r *Router) observeUpgrade(w http.ResponseWriter, req *http.Request) (http.
 		return w, req, nothing
 	}
 	u := &upgradeObs{ResponseWriter: w, o: r.opts.Observer}
-	u.ctx, u.state = u.o.Upgrade(req.Context(), req)
+	seen := req
+	if r.proxies != nil {
+		// Behind trusted proxies the observer sees the client, as events do,
+		// also for a request refused before its CONNECT event exists.
+		client := *req
+		client.RemoteAddr = r.proxies.clientIP(req)
+		seen = &client
+	}
+	u.ctx, u.state = u.o.Upgrade(req.Context(), seen)
 	u.req = req.WithContext(u.ctx)
 	return u, u.req, u.done
 }

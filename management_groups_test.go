@@ -3,10 +3,8 @@ package wsroute_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"testing"
 
@@ -137,11 +135,7 @@ func toJSON(t testing.TB, v any) string {
 // management handler of a router with members in a group: never a 5xx, every
 // error in API Gateway's shape.
 func FuzzManagementGroupPaths(f *testing.F) {
-	r, err := wsroute.New(nil)
-	require.NoError(f, err)
-	f.Cleanup(func() { _ = r.Shutdown(context.Background()) })
-	h := wsroute.NewManagementHandler(r.Connections(), &wsroute.ManagementOptions{BearerTokens: []string{mgmtToken}})
-	for _, s := range []struct{ method, path, body string }{
+	fuzzManagementHandler(f, []mgmtSeed{
 		{"POST", "/prod/@groups/room", "hi"},
 		{"GET", "/@groups/room/members", ""},
 		{"PUT", "/@groups/room/members/AAAAAAAAAAAAAAA%3D", ""},
@@ -150,29 +144,5 @@ func FuzzManagementGroupPaths(f *testing.F) {
 		{"GET", "/@groups//members/", ""},
 		{"POST", "/@groups/%ZZ", "x"},
 		{"PUT", "/@groups/@groups/members/members", ""},
-	} {
-		f.Add(s.method, s.path, s.body)
-	}
-	f.Fuzz(func(t *testing.T, method, path, body string) {
-		u, err := url.ParseRequestURI(path)
-		if err != nil || !mgmtValidMethod(method) {
-			t.Skip()
-		}
-		req := &http.Request{
-			Method: method, URL: u, RequestURI: path, Host: "x", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-			Header: http.Header{"Authorization": {"Bearer " + mgmtToken}}, Body: io.NopCloser(strings.NewReader(body)),
-			ContentLength: int64(len(body)), RemoteAddr: "127.0.0.1:1",
-		}
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, req.WithContext(context.Background()))
-		if w.Code >= 500 {
-			t.Fatalf("%s %q: %d %s", method, path, w.Code, w.Body)
-		}
-		if w.Code >= 400 {
-			var m map[string]string
-			if err := json.Unmarshal(w.Body.Bytes(), &m); err != nil || m["message"] == "" || w.Header().Get("X-Amzn-ErrorType") == "" {
-				t.Fatalf("%s %q: %d %q: not an API Gateway error", method, path, w.Code, w.Body)
-			}
-		}
 	})
 }

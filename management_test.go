@@ -672,6 +672,23 @@ func TestManagementConcurrent(t *testing.T) {
 // handler over a real router: the answer is never a 5xx or a panic, and every
 // error has API Gateway's form.
 func FuzzManagementRequest(f *testing.F) {
+	fuzzManagementHandler(f, []mgmtSeed{
+		{"POST", "/prod/@connections/AAAAAAAAAAAAAAA%3D", "hi"},
+		{"GET", "/@connections/", ""},
+		{"DELETE", "/%40connections/%40connections", ""},
+		{"PUT", "/a/b/c", "x"},
+		{"GET", "/@connections/%ZZ", ""},
+		{"POST", "/@connections/%E2%82", "x"},
+		{"GET", "//@connections//", ""},
+	})
+}
+
+type mgmtSeed struct{ method, path, body string }
+
+// fuzzManagementHandler fuzzes a management handler over a router with no
+// connections, from seeds: no request may get a 5xx, and every 4xx must be an
+// API Gateway error.
+func fuzzManagementHandler(f *testing.F, seeds []mgmtSeed) {
 	r, err := wsroute.New(nil)
 	require.NoError(f, err)
 	f.Cleanup(func() {
@@ -680,15 +697,7 @@ func FuzzManagementRequest(f *testing.F) {
 		_ = r.Shutdown(ctx)
 	})
 	h := wsroute.NewManagementHandler(r.Connections(), &wsroute.ManagementOptions{BearerTokens: []string{mgmtToken}})
-	for _, s := range []struct{ method, path, body string }{
-		{"POST", "/prod/@connections/AAAAAAAAAAAAAAA%3D", "hi"},
-		{"GET", "/@connections/", ""},
-		{"DELETE", "/%40connections/%40connections", ""},
-		{"PUT", "/a/b/c", "x"},
-		{"GET", "/@connections/%ZZ", ""},
-		{"POST", "/@connections/%E2%82", "x"},
-		{"GET", "//@connections//", ""},
-	} {
+	for _, s := range seeds {
 		f.Add(s.method, s.path, s.body)
 	}
 	f.Fuzz(func(t *testing.T, method, path, body string) {

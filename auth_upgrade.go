@@ -48,7 +48,7 @@ func (r *Router) authorizeUpgrade(w http.ResponseWriter, req *http.Request, c *c
 			refusal.write(w)
 			return false
 		}
-		caller.setIdentity(&c.identity)
+		caller.setIdentity(c.fullIdentity())
 		if p := caller.Credential.Policy; p != nil {
 			c.auth = &connAuth{policy: p, who: caller.who(), arnPrefix: caller.arn[:strings.LastIndexByte(caller.arn, '/')+1]}
 		}
@@ -77,13 +77,13 @@ func (r *Router) authorizeUpgrade(w http.ResponseWriter, req *http.Request, c *c
 			c.auth = &connAuth{}
 		}
 		c.auth.apiKey = k
-		c.identity.APIKey = k.value
-		c.identity.APIKeyID = k.id
+		id := c.fullIdentity()
+		id.APIKey, id.APIKeyID = k.value, k.id
 	}
 	if c.auth != nil && c.auth.policy == nil && c.auth.apiKey == nil {
 		c.auth = nil // nothing to check on messages
 	}
-	ev.RequestContext.Identity = c.identity
+	ev.RequestContext.Identity = c.identityValue()
 	return true
 }
 
@@ -137,7 +137,7 @@ func (a *connAuth) refuse(c *conn, routeKey string) bool {
 	if msg == "" {
 		return false
 	}
-	_, requestID := c.r.ids.pair()
+	requestID := eventID()
 	c.reply(frame{data: errorFrame(msg, c.id, requestID)})
 	return true
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -92,16 +91,18 @@ type conn struct {
 	ws          *websocket.Conn
 	nc          net.Conn
 	id          string
-	connectedAt time.Time
-	identity    Identity
+	connectedAt int64 // unix milliseconds
+	sourceIP    string    // requestContext.identity.sourceIp
+	userAgent   string    // requestContext.identity.userAgent
+	identity    *Identity // the whole identity, when AWS_IAM or an API key set more; nil otherwise
 	domainName  string
 	authorizer  map[string]any
 	auth        *connAuth     // per-message IAM policy and usage plan; nil without them
 	lastActive  atomic.Int64  // unix nanoseconds of the last message either way
 	handling    atomic.Uint64 // odd while the read loop runs a handler or waits for its reply to leave, reading no pongs
 	writeSince  atomic.Int64  // unix nanoseconds the write under way began; 0 when none
-	readSince   atomic.Int64  // unix nanoseconds the read loop began to read the next message; 0 while it does not read
-	wire        *wireConn     // the socket as the transport reads it; set by the handshake
+	readSince   atomic.Int64  // unix nanoseconds the read loop began to read the next message, or 1 when no message had begun then; 0 while it does not read
+	wire        wireConn      // the socket as the transport reads it; set by the handshake
 
 	mu        sync.Mutex
 	state     connState
@@ -113,7 +114,7 @@ type conn struct {
 	queue     []frame // frames waiting for the writer
 	queued    int     // bytes in queue
 	timer     *time.Timer
-	nextPing  time.Time
+	nextPing  int64 // unix nanoseconds of the next ping
 
 	slot [1]frame // the queue's storage for a group post to an idle connection; guarded by mu (groups.go)
 
@@ -124,14 +125,32 @@ func (r *Router) newConn(req *http.Request, now time.Time) *conn {
 	c := &conn{
 		r:           r,
 		id:          r.ids.next(),
-		connectedAt: now.Truncate(time.Millisecond),
-		identity:    Identity{SourceIP: r.proxies.clientIP(req), UserAgent: req.UserAgent()},
+		connectedAt: now.UnixMilli(),
+		sourceIP:    r.proxies.clientIP(req),
+		userAgent:   req.UserAgent(),
 		domainName:  r.opts.DomainName,
 	}
 	if c.domainName == "" {
 		c.domainName = req.Host
 	}
 	return c
+}
+
+// identityValue returns requestContext.identity of the connection's events.
+func (c *conn) identityValue() Identity {
+	if c.identity != nil {
+		return *c.identity
+	}
+	return Identity{SourceIP: c.sourceIP, UserAgent: c.userAgent}
+}
+
+// fullIdentity returns the connection's identity for the handshake to add
+// to, making it first.
+func (c *conn) fullIdentity() *Identity {
+	if c.identity == nil {
+		c.identity = &Identity{SourceIP: c.sourceIP, UserAgent: c.userAgent}
+	}
+	return c.identity
 }
 
 func remoteIP(addr string) string {
@@ -143,25 +162,31 @@ func remoteIP(addr string) string {
 
 // event returns an event of the connection with the fields every event has.
 func (c *conn) event(routeKey, eventType, requestID string, now time.Time) *Request {
+	ev := new(Request)
+	c.fillEvent(ev, routeKey, eventType, requestID, now)
+	return ev
+}
+
+// fillEvent sets the fields every event has; it leaves Body and the maps
+// other than StageVariables as they are.
+func (c *conn) fillEvent(ev *Request, routeKey, eventType, requestID string, now time.Time) {
 	r := c.r
-	return &Request{
-		StageVariables: r.opts.StageVariables,
-		RequestContext: RequestContext{
-			RouteKey:          routeKey,
-			EventType:         eventType,
-			ExtendedRequestID: requestID,
-			RequestTime:       r.clock.format(now),
-			MessageDirection:  "IN",
-			Stage:             r.opts.Stage,
-			ConnectedAt:       c.connectedAt.UnixMilli(),
-			RequestTimeEpoch:  now.UnixMilli(),
-			Identity:          c.identity,
-			RequestID:         requestID,
-			DomainName:        c.domainName,
-			ConnectionID:      c.id,
-			APIID:             r.opts.APIID,
-			Authorizer:        c.authorizer,
-		},
+	ev.StageVariables = r.opts.StageVariables
+	ev.RequestContext = RequestContext{
+		RouteKey:          routeKey,
+		EventType:         eventType,
+		ExtendedRequestID: requestID,
+		RequestTime:       r.clock.format(now),
+		MessageDirection:  "IN",
+		Stage:             r.opts.Stage,
+		ConnectedAt:       c.connectedAt,
+		RequestTimeEpoch:  now.UnixMilli(),
+		Identity:          c.identityValue(),
+		RequestID:         requestID,
+		DomainName:        c.domainName,
+		ConnectionID:      c.id,
+		APIID:             r.opts.APIID,
+		Authorizer:        c.authorizer,
 	}
 }
 
@@ -175,11 +200,17 @@ var wsHeaderNames = map[string]string{
 }
 
 func (c *conn) connectEvent(req *http.Request, now time.Time) *Request {
-	ev := c.event(RouteConnect, EventConnect, c.r.ids.next(), now)
+	ev := c.event(RouteConnect, EventConnect, eventID(), now)
 	ev.Headers = make(map[string]string, len(req.Header)+1)
 	ev.MultiValueHeaders = make(map[string][]string, len(req.Header)+1)
+	n := 1
+	for _, vs := range req.Header {
+		n += len(vs)
+	}
+	all := make([]string, 0, n) // every value, copied with one allocation
+	all = append(all, req.Host)
 	ev.Headers["Host"] = req.Host
-	ev.MultiValueHeaders["Host"] = []string{req.Host}
+	ev.MultiValueHeaders["Host"] = all[0:1:1]
 	for k, vs := range req.Header {
 		if k == "Connection" || k == "Upgrade" || len(vs) == 0 {
 			continue
@@ -188,7 +219,9 @@ func (c *conn) connectEvent(req *http.Request, now time.Time) *Request {
 			k = n
 		}
 		ev.Headers[k] = vs[len(vs)-1]
-		ev.MultiValueHeaders[k] = slices.Clone(vs)
+		i := len(all)
+		all = append(all, vs...)
+		ev.MultiValueHeaders[k] = all[i:len(all):len(all)]
 	}
 	c.r.proxies.forwardHeaders(ev, req) // X-Forwarded-*, X-Amzn-Trace-Id
 	if req.URL.RawQuery != "" {
@@ -206,7 +239,7 @@ func (c *conn) connectEvent(req *http.Request, now time.Time) *Request {
 // the handshake response is written. Until start, the handshake goroutine
 // holds c.writing, so frames posted meanwhile wait in the queue.
 func (c *conn) register() {
-	c.lastActive.Store(c.connectedAt.UnixNano())
+	c.lastActive.Store(c.connectedAt * int64(time.Millisecond))
 	c.writing = true
 	if !c.r.conns.add(c) {
 		c.close(websocket.StatusGoingAway, reasonGoingAway) // Shutdown has begun
@@ -216,7 +249,8 @@ func (c *conn) register() {
 }
 
 // start serves the connection once the handshake is complete: the read loop
-// starts, the timer is armed, and the writer takes what was queued.
+// starts, the timer is armed, and a writer starts only when something was
+// queued or a close was requested meanwhile.
 func (c *conn) start(ws *websocket.Conn, nc net.Conn) {
 	r := c.r
 	ws.SetReadLimit(r.opts.MaxMessageSize)
@@ -224,13 +258,18 @@ func (c *conn) start(ws *websocket.Conn, nc net.Conn) {
 	c.mu.Lock()
 	c.ws, c.nc = ws, nc
 	if c.state == stateOpen {
-		c.nextPing = now.Add(r.opts.PingInterval)
+		c.nextPing = now.Add(r.opts.PingInterval).UnixNano()
 		c.armTimerLocked(now)
 	} else {
 		_ = nc.SetDeadline(now.Add(r.opts.CloseTimeout)) // a close came before the socket
 	}
-	r.wg.Add(2) // the read loop and the writer; ServeHTTP's count is still held
-	go c.writeLoop()
+	r.wg.Add(1) // the read loop; ServeHTTP's count is still held
+	if len(c.queue) > 0 || (c.code != 0 && !c.closeSent) {
+		r.wg.Add(1)
+		go c.writeLoop() // what was posted or closed before the socket existed
+	} else {
+		c.writing = false
+	}
 	c.mu.Unlock()
 	go c.readLoop()
 }
@@ -261,27 +300,18 @@ func (c *conn) readLoop() {
 			putBuffer(buf)
 			continue
 		}
-		var body string
 		binary := typ == websocket.MessageBinary
-		ok := true
 		switch {
 		case binary && !c.r.opts.AcceptBinary:
 			c.r.log.Info("wsroute: binary frame refused", "connectionId", c.id)
 			c.close(websocket.StatusUnsupportedData, reasonBinary)
-			ok = false
-		case binary:
-			body = base64.StdEncoding.EncodeToString(buf.Bytes())
-		case !utf8.Valid(buf.Bytes()):
+		case !binary && !utf8.Valid(buf.Bytes()):
 			c.r.log.Info("wsroute: text frame with invalid UTF-8", "connectionId", c.id)
 			c.close(websocket.StatusInvalidFramePayloadData, reasonBadUTF8)
-			ok = false
 		default:
-			body = buf.String()
+			c.dispatch(buf.Bytes(), binary, now)
 		}
 		putBuffer(buf)
-		if ok {
-			c.dispatch(body, binary, now)
-		}
 	}
 }
 
@@ -312,16 +342,19 @@ func (c *conn) readError(err error) (websocket.StatusCode, string) {
 	return websocket.StatusAbnormalClosure, ""
 }
 
-// dispatch routes one message and sends the handler's answer, if any.
-func (c *conn) dispatch(body string, binary bool, now time.Time) {
+// dispatch routes one message, a text frame that is valid UTF-8 or a binary
+// frame, and sends the handler's answer, if any. The event gets a copy of
+// msg, which the caller may reuse once dispatch returns.
+func (c *conn) dispatch(msg []byte, binary bool, now time.Time) {
 	r := c.r
+	ev, messageID, requestID := messageEvent(msg, binary)
 	key := RouteDefault
 	var h Handler
 	if !binary {
 		// Keys starting with "$" never select a custom route: $connect and
-		// $disconnect are not reachable by a message.
-		// The read loop has checked that text frames are UTF-8.
-		if k, ok := r.expr.evaluateText(body); ok && k != "" && k[0] != '$' {
+		// $disconnect are not reachable by a message. The key may be a
+		// substring of the event's body, never of msg.
+		if k, ok := r.expr.evaluateText(ev.Body); ok && k != "" && k[0] != '$' {
 			if h = r.route(k); h != nil {
 				key = k
 			}
@@ -337,16 +370,13 @@ func (c *conn) dispatch(body string, binary bool, now time.Time) {
 		c.refused(key, "", "", now, http.StatusForbidden)
 		return
 	}
-	messageID, requestID := r.ids.pair()
 	if h == nil {
 		c.refused(key, requestID, messageID, now, http.StatusForbidden)
 		c.reply(frame{data: errorFrame("Forbidden", c.id, requestID)})
 		return
 	}
-	ev := c.event(key, EventMessage, requestID, now)
+	c.fillEvent(ev, key, EventMessage, requestID, now)
 	ev.RequestContext.MessageID = messageID
-	ev.Body = body
-	ev.IsBase64Encoded = binary
 	c.handling.Add(1)
 	resp, err := c.handle(r.ctx, h, ev)
 	c.handling.Add(1)
@@ -563,20 +593,21 @@ func (c *conn) disconnect(code websocket.StatusCode, reason string) {
 		return
 	}
 	now := time.Now()
-	ev := c.event(RouteDisconnect, EventDisconnect, c.r.ids.next(), now)
+	ev := c.event(RouteDisconnect, EventDisconnect, eventID(), now)
 	ev.RequestContext.DisconnectStatusCode = int(code)
 	ev.RequestContext.DisconnectReason = reason
 	ev.Headers = map[string]string{"Host": c.domainName, "x-api-key": "", "X-Forwarded-For": "", "x-restapi": ""}
-	ev.MultiValueHeaders = map[string][]string{"Host": {c.domainName}, "x-api-key": {""}, "X-Forwarded-For": {""}, "x-restapi": {""}}
+	vs := []string{c.domainName, "", "", ""} // one array for the four values
+	ev.MultiValueHeaders = map[string][]string{"Host": vs[0:1:1], "x-api-key": vs[1:2:2], "X-Forwarded-For": vs[2:3:3], "x-restapi": vs[3:4:4]}
 	_, _ = c.handle(c.r.ctx, h, ev)
 }
 
 func (c *conn) info() *Connection {
 	return &Connection{
 		ConnectionID: c.id,
-		ConnectedAt:  c.connectedAt,
+		ConnectedAt:  time.UnixMilli(c.connectedAt),
 		LastActiveAt: time.Unix(0, c.lastActive.Load()).Truncate(time.Millisecond),
-		Identity:     Identity{SourceIP: c.identity.SourceIP, UserAgent: c.identity.UserAgent}, // as API Gateway
+		Identity:     Identity{SourceIP: c.sourceIP, UserAgent: c.userAgent}, // as API Gateway
 		Authorizer:   c.authorizer,
 	}
 }

@@ -35,7 +35,7 @@ func BenchmarkDispatch(b *testing.B) {
 			b.SetBytes(int64(len(frame)))
 			b.ReportAllocs()
 			for b.Loop() {
-				c.dispatch(string(frame), false, time.Now())
+				c.dispatch(frame, false, time.Now())
 			}
 			if got == nil || got.Body != string(frame) {
 				b.Fatal("the handler did not see the frame")

@@ -3,57 +3,74 @@ package wsroute
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
+	mrand "math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
-// idSource makes connection, request and message IDs in API Gateway's form:
-// 11 random bytes in URL-safe base64, 16 characters ending in "=". It reads
-// crypto/rand in blocks to keep a system call off the per-message path.
+// IDs take API Gateway's form: 11 random bytes in URL-safe base64, 16
+// characters ending in "=".
+//
+// A connection ID is drawn from crypto/rand: it names the connection to the
+// management API, and nobody should be able to guess another's. Request and
+// message IDs only label events and log lines; they come from the runtime's
+// per-thread ChaCha8 generator (math/rand/v2), which takes no lock, so that
+// connections do not queue for them.
+const (
+	idRawLen = 11
+	idLen    = 16 // base64.URLEncoding.EncodedLen(idRawLen)
+)
+
+// idSource makes connection IDs. It reads crypto/rand in blocks to keep a
+// system call off the per-connection path.
 type idSource struct {
 	mu  sync.Mutex
 	buf [idRawLen * 64]byte
 	off int
 }
 
-const (
-	idRawLen = 11
-	idLen    = 16 // base64.URLEncoding.EncodedLen(idRawLen)
-)
-
-func (s *idSource) fill(dst []byte) {
-	s.mu.Lock()
-	for i := 0; i < len(dst); i += idRawLen {
-		if s.off == 0 || s.off == len(s.buf) {
-			_, _ = rand.Read(s.buf[:]) // never fails; crashes the program if it cannot read
-			s.off = 0
-		}
-		chunk := s.buf[s.off : s.off+idRawLen]
-		copy(dst[i:i+idRawLen], chunk)
-		clear(chunk) // leave no copy of a handed-out ID behind
-		s.off += idRawLen
-	}
-	s.mu.Unlock()
-}
-
 func (s *idSource) next() string {
 	var raw [idRawLen]byte
 	var out [idLen]byte
-	s.fill(raw[:])
+	s.mu.Lock()
+	if s.off == 0 || s.off == len(s.buf) {
+		_, _ = rand.Read(s.buf[:]) // never fails; crashes the program if it cannot read
+		s.off = 0
+	}
+	chunk := s.buf[s.off : s.off+idRawLen]
+	copy(raw[:], chunk)
+	clear(chunk) // leave no copy of a handed-out ID behind
+	s.off += idRawLen
+	s.mu.Unlock()
 	base64.URLEncoding.Encode(out[:], raw[:])
 	return string(out[:])
 }
 
-// pair returns two IDs made with one allocation.
-func (s *idSource) pair() (string, string) {
-	var raw [2 * idRawLen]byte
-	var out [2 * idLen]byte
-	s.fill(raw[:])
-	base64.URLEncoding.Encode(out[:idLen], raw[:idRawLen])
-	base64.URLEncoding.Encode(out[idLen:], raw[idRawLen:])
-	both := string(out[:])
-	return both[:idLen], both[idLen:]
+// putEventID writes a request or message ID into dst[:idLen].
+func putEventID(dst []byte) {
+	var raw [16]byte
+	binary.LittleEndian.PutUint64(raw[:8], mrand.Uint64())
+	binary.LittleEndian.PutUint64(raw[8:], mrand.Uint64())
+	base64.URLEncoding.Encode(dst[:idLen], raw[:idRawLen])
+}
+
+// eventID returns a new request ID.
+func eventID() string {
+	b := make([]byte, idLen)
+	putEventID(b)
+	return unsafe.String(unsafe.SliceData(b), idLen)
+}
+
+// eventIDPair returns a message ID and a request ID made with one allocation.
+func eventIDPair() (string, string) {
+	b := make([]byte, 2*idLen)
+	putEventID(b)
+	putEventID(b[idLen:])
+	s := unsafe.String(unsafe.SliceData(b), 2*idLen)
+	return s[:idLen], s[idLen:]
 }
 
 // requestClock formats requestTime once a second rather than once an event.

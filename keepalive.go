@@ -17,13 +17,13 @@ func (c *conn) armTimerLocked(now time.Time) {
 		}
 	}
 	if o.MaxConnectionDuration > 0 {
-		consider(c.connectedAt.Add(o.MaxConnectionDuration))
+		consider(time.UnixMilli(c.connectedAt).Add(o.MaxConnectionDuration))
 	}
 	if o.IdleTimeout > 0 {
 		consider(time.Unix(0, c.lastActive.Load()).Add(o.IdleTimeout))
 	}
 	if o.PingInterval > 0 {
-		consider(c.nextPing)
+		consider(time.Unix(0, c.nextPing))
 	}
 	if t := c.messageDeadline(); !t.IsZero() {
 		consider(t)
@@ -57,7 +57,7 @@ func (c *conn) onTimer() {
 	}
 	expired := ""
 	switch {
-	case o.MaxConnectionDuration > 0 && !now.Before(c.connectedAt.Add(o.MaxConnectionDuration)):
+	case o.MaxConnectionDuration > 0 && !now.Before(time.UnixMilli(c.connectedAt).Add(o.MaxConnectionDuration)):
 		expired = "maximum connection duration"
 	case o.IdleTimeout > 0 && !now.Before(time.Unix(0, c.lastActive.Load()).Add(o.IdleTimeout)):
 		expired = "idle timeout"
@@ -67,9 +67,9 @@ func (c *conn) onTimer() {
 		slow = true
 		expired = "message timeout"
 	}
-	ping := expired == "" && o.PingInterval > 0 && !now.Before(c.nextPing)
+	ping := expired == "" && o.PingInterval > 0 && now.UnixNano() >= c.nextPing
 	if ping {
-		c.nextPing = now.Add(o.PingInterval)
+		c.nextPing = now.Add(o.PingInterval).UnixNano()
 		c.r.wg.Add(1)
 	}
 	if expired == "" {

@@ -41,7 +41,7 @@ func benchDispatch(b *testing.B, obs Observer) {
 	b.ReportAllocs()
 	for b.Loop() {
 		c.observeFrame(false, len(frame), 0, nil)
-		c.dispatch(string(frame), false, time.Now())
+		c.dispatch(frame, false, time.Now())
 	}
 	if n == 0 {
 		b.Fatal("the handler did not run")

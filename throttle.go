@@ -162,7 +162,7 @@ func (t *throttler) refuse(c *conn, routeKey string) bool {
 		return false
 	}
 	c.r.log.Debug("wsroute: message throttled", "connectionId", c.id, "routeKey", routeKey, "limit", why)
-	messageID, requestID := c.r.ids.pair()
+	messageID, requestID := eventIDPair()
 	c.refused(routeKey, requestID, messageID, time.Now(), http.StatusTooManyRequests) // the Observer, if any
 	c.reply(frame{data: errorFrame("Too Many Requests", c.id, requestID)})
 	return true
@@ -183,14 +183,14 @@ func (t *throttler) admit(w http.ResponseWriter, c *conn) bool {
 	now := t.now().UnixNano()
 	why := ""
 	switch {
-	case t.addr != nil && !t.addr.take(c.identity.SourceIP, now):
+	case t.addr != nil && !t.addr.take(c.sourceIP, now):
 		why = "sourceIp"
 	case t.routes[RouteConnect] != nil && !t.routes[RouteConnect].takeAt(now):
 		why = "route"
 	default:
 		return true
 	}
-	c.r.log.Debug("wsroute: upgrade throttled", "connectionId", c.id, "sourceIp", c.identity.SourceIP, "limit", why)
+	c.r.log.Debug("wsroute: upgrade throttled", "connectionId", c.id, "sourceIp", c.sourceIP, "limit", why)
 	writeJSONMessage(w, http.StatusTooManyRequests, "Too Many Requests")
 	return false
 }

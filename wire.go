@@ -102,21 +102,25 @@ type wireConn struct {
 	net.Conn
 	pre []byte // what the client sent right after the handshake request
 
-	bytesIn   atomic.Uint64 // bytes received so far
-	msgStart  atomic.Int64  // unix nanoseconds the message under way began; 0 between messages
-	onPartial func()        // called once for each message whose bytes span reads
+	bytesIn   atomic.Uint64    // bytes received so far
+	msgStart  atomic.Int64     // unix nanoseconds the message under way began; 0 between messages
+	onPartial partialNotifiee // told once of each message whose bytes span reads; may be nil
 
 	scan    frameScanner
 	refused error         // a protocol violation: every Read returns it
 	tooBig  *frameRefusal // a size refusal the next Read returns, once
+	drop    *wireDrop     // after a size refusal has been returned: Read returns close frames only (see readDropping)
+}
 
-	// After a size refusal has been returned, Read returns close frames
-	// only (see readDropping).
-	dropping bool
-	rest     []byte // bytes of the refusing read after the refused header, not yet followed
-	rerr     error  // the error of the refusing read, returned once rest is followed
-	buf      []byte // what readDropping reads into
-	out      []byte // close frames' bytes not yet returned
+// partialNotifiee is told of a message whose bytes span reads.
+type partialNotifiee interface{ messageSpansReads() }
+
+// wireDrop is the state of a wireConn that drops data frames.
+type wireDrop struct {
+	rest []byte // bytes of the refusing read after the refused header, not yet followed
+	rerr error  // the error of the refusing read, returned once rest is followed
+	buf  []byte // what readDropping reads into
+	out  []byte // close frames' bytes not yet returned
 }
 
 // dropBuffer is the size of the buffer a wireConn reads into once it drops
@@ -124,8 +128,15 @@ type wireConn struct {
 const dropBuffer = 4 << 10
 
 // newWireConn wraps nc; pre holds bytes already read from it.
-func newWireConn(nc net.Conn, pre []byte, maxMessage, maxFrame int64, onPartial func()) *wireConn {
-	return &wireConn{Conn: nc, pre: pre, onPartial: onPartial, scan: frameScanner{limit: maxMessage, frameLimit: maxFrame}}
+func newWireConn(nc net.Conn, pre []byte, maxMessage, maxFrame int64, onPartial partialNotifiee) *wireConn {
+	w := new(wireConn)
+	w.init(nc, pre, maxMessage, maxFrame, onPartial)
+	return w
+}
+
+func (w *wireConn) init(nc net.Conn, pre []byte, maxMessage, maxFrame int64, onPartial partialNotifiee) {
+	w.Conn, w.pre, w.onPartial = nc, pre, onPartial
+	w.scan = frameScanner{limit: maxMessage, frameLimit: maxFrame}
 }
 
 func (w *wireConn) Read(p []byte) (int, error) {
@@ -134,9 +145,9 @@ func (w *wireConn) Read(p []byte) (int, error) {
 		return 0, w.refused
 	case w.tooBig != nil:
 		err := w.tooBig
-		w.tooBig, w.dropping = nil, true
+		w.tooBig = nil
 		return 0, err
-	case w.dropping:
+	case w.drop != nil:
 		return w.readDropping(p)
 	}
 	n, err := w.readRaw(p)
@@ -150,7 +161,7 @@ func (w *wireConn) Read(p []byte) (int, error) {
 			// What follows the refused header in p is followed after the
 			// refusal, by readDropping; p is the caller's, so it is copied.
 			w.tooBig = refusal
-			w.rest, w.rerr = bytes.Clone(p[used:n]), err
+			w.drop = &wireDrop{rest: bytes.Clone(p[used:n]), rerr: err}
 		} else {
 			w.refused = refusal
 		}
@@ -168,7 +179,7 @@ func (w *wireConn) Read(p []byte) (int, error) {
 		// A message began in these bytes and goes on past them.
 		w.msgStart.Store(time.Now().UnixNano())
 		if w.onPartial != nil {
-			w.onPartial()
+			w.onPartial.messageSpansReads()
 		}
 	}
 	w.scan.started = false
@@ -180,7 +191,9 @@ func (w *wireConn) Read(p []byte) (int, error) {
 func (w *wireConn) readRaw(p []byte) (int, error) {
 	if len(w.pre) > 0 {
 		n := copy(p, w.pre)
-		w.pre = w.pre[n:]
+		if w.pre = w.pre[n:]; len(w.pre) == 0 {
+			w.pre = nil
+		}
 		w.bytesIn.Add(uint64(n))
 		return n, nil
 	}
@@ -197,35 +210,36 @@ func (w *wireConn) readRaw(p []byte) (int, error) {
 // set to CloseTimeout, bounds that. A protocol violation among what follows
 // is refused as before: every Read returns it from then on.
 func (w *wireConn) readDropping(p []byte) (int, error) {
-	for len(w.out) == 0 {
+	d := w.drop
+	for len(d.out) == 0 {
 		if w.refused != nil {
 			return 0, w.refused
 		}
-		raw := w.rest
-		w.rest = nil
+		raw := d.rest
+		d.rest = nil
 		if len(raw) == 0 {
-			if w.rerr != nil {
-				err := w.rerr
-				w.rerr = nil
+			if d.rerr != nil {
+				err := d.rerr
+				d.rerr = nil
 				return 0, err
 			}
-			if w.buf == nil {
-				w.buf = make([]byte, dropBuffer)
+			if d.buf == nil {
+				d.buf = make([]byte, dropBuffer)
 			}
-			n, err := w.readRaw(w.buf)
+			n, err := w.readRaw(d.buf)
 			if n == 0 {
 				return 0, err
 			}
-			raw, w.rerr = w.buf[:n], err
+			raw, d.rerr = d.buf[:n], err
 		}
 		var refusal *frameRefusal
-		w.out, refusal = w.scan.drop(raw, w.out[:0])
+		d.out, refusal = w.scan.drop(raw, d.out[:0])
 		if refusal != nil {
 			w.refused = refusal
 		}
 	}
-	n := copy(p, w.out)
-	w.out = w.out[n:]
+	n := copy(p, d.out)
+	d.out = d.out[n:]
 	return n, nil
 }
 
@@ -236,27 +250,26 @@ func (w *wireConn) readDropping(p []byte) (int, error) {
 type frameScanner struct {
 	limit      int64 // MaxMessageSize
 	frameLimit int64 // Quotas.FrameSize for data frames; 0 for none
-	rsv1       bool  // permessage-deflate may be negotiated: RSV1 marks a compressed message
+	left       int64 // payload bytes of the current frame still to come
+	size       int64 // bytes the current message's frames announced so far
+
+	closePayload *[125]byte // the close frame's payload, unmasked; made for the first close frame
+	held         []byte     // while dropping, the close frame under way, header and payload
 
 	hdr    [14]byte
-	hdrN   int   // bytes of the current frame's header seen; 0 between frames
-	hdrLen int   // the header's length, once its second byte is known
-	left   int64 // payload bytes of the current frame still to come
+	key    [4]byte
+	hdrN   uint8 // bytes of the current frame's header seen; 0 between frames
+	hdrLen uint8 // the header's length, once its second byte is known
+	keyPos uint8 // the mask key's byte for the next payload byte, modulo 4
+	closeN uint8 // bytes of closePayload seen
 	op     byte
 	fin    bool
-	key    [4]byte
-	keyPos int
 
-	fragmented bool  // a data frame without FIN came; continuations follow
-	size       int64 // bytes the current message's frames announced so far
-	inMessage  bool  // a data message has begun and its last byte not come
-	started    bool  // a data message began in the bytes of the last scan
-
-	closePayload [125]byte
-	closeN       int
-
-	dropping bool   // a message was refused for its size: data frames are dropped
-	held     []byte // while dropping, the close frame under way, header and payload
+	rsv1       bool // permessage-deflate may be negotiated: RSV1 marks a compressed message
+	fragmented bool // a data frame without FIN came; continuations follow
+	inMessage  bool // a data message has begun and its last byte not come
+	started    bool // a data message began in the bytes of the last scan
+	dropping   bool // a message was refused for its size: data frames are dropped
 }
 
 // scan follows b. It returns how many bytes of b may be handed to the
@@ -409,6 +422,9 @@ func (s *frameScanner) header() *frameRefusal {
 	s.left = int64(n)
 	if control {
 		s.closeN = 0
+		if s.op == opClose && s.closePayload == nil {
+			s.closePayload = new([125]byte)
+		}
 		return nil
 	}
 	if s.op != opContinuation {
@@ -480,9 +496,9 @@ func validCloseCode(code websocket.StatusCode) bool {
 // wrapWire makes the connection's wireConn around the socket the handshake
 // hijacked; pre holds what the client sent after the request.
 func (c *conn) wrapWire(nc net.Conn, pre []byte) net.Conn {
-	c.wire = newWireConn(nc, pre, c.r.opts.MaxMessageSize, c.r.quotas.frameLimit(), c.messageSpansReads)
+	c.wire.init(nc, pre, c.r.opts.MaxMessageSize, c.r.quotas.frameLimit(), c)
 	c.wire.scan.rsv1 = c.r.opts.Compression != CompressionDisabled
-	return c.wire
+	return &c.wire
 }
 
 // refusedFrame maps the error that ended the read loop to the close the
@@ -513,10 +529,14 @@ func (c *conn) messageSpansReads() {
 // readResumes runs when the read loop starts to read the next message,
 // which may have begun to arrive while a handler ran.
 func (c *conn) readResumes() {
-	c.readSince.Store(time.Now().UnixNano())
-	if c.wire.msgStart.Load() != 0 {
-		c.messageSpansReads()
+	if c.wire.msgStart.Load() == 0 {
+		// A message that begins from now on begins after this: its own
+		// start is when its clock starts, and no clock needs reading here.
+		c.readSince.Store(1)
+		return
 	}
+	c.readSince.Store(time.Now().UnixNano())
+	c.messageSpansReads()
 }
 
 // messageDeadline returns when the message under way must have come whole,
@@ -525,7 +545,7 @@ func (c *conn) readResumes() {
 // to read it, whichever is later, and stops while the read loop does not read.
 func (c *conn) messageDeadline() time.Time {
 	d := c.r.messageTimeout()
-	if d <= 0 || c.wire == nil {
+	if d <= 0 || c.wire.Conn == nil {
 		return time.Time{}
 	}
 	start, reading := c.wire.msgStart.Load(), c.readSince.Load()

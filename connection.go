@@ -91,7 +91,7 @@ type conn struct {
 	ws          *websocket.Conn
 	nc          net.Conn
 	id          string
-	connectedAt int64 // unix milliseconds
+	connectedAt int64     // unix milliseconds
 	sourceIP    string    // requestContext.identity.sourceIp
 	userAgent   string    // requestContext.identity.userAgent
 	identity    *Identity // the whole identity, when AWS_IAM or an API key set more; nil otherwise

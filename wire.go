@@ -102,8 +102,8 @@ type wireConn struct {
 	net.Conn
 	pre []byte // what the client sent right after the handshake request
 
-	bytesIn   atomic.Uint64    // bytes received so far
-	msgStart  atomic.Int64     // unix nanoseconds the message under way began; 0 between messages
+	bytesIn   atomic.Uint64   // bytes received so far
+	msgStart  atomic.Int64    // unix nanoseconds the message under way began; 0 between messages
 	onPartial partialNotifiee // told once of each message whose bytes span reads; may be nil
 
 	scan    frameScanner

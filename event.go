@@ -41,12 +41,11 @@ const (
 //     from CONNECT.
 //
 // A handler may keep a Request after it returns; the router does not reuse
-// it. A MESSAGE event is made with one allocation together with its Body (up
-// to 512 bytes) and its two IDs, so keeping the Body string, or an ID, of a
-// message keeps the whole of it (about 0.7 KiB for a body up to 128 bytes,
-// 1.1 KiB up to 512): a handler that stores many small bodies for long can
-// store strings.Clone(req.Body) instead. Two maps are shared rather than
-// copied: StageVariables (by every event
+// it. A MESSAGE event whose Body is at most 128 bytes is made with one
+// allocation together with its Body and its two IDs, so keeping the Body
+// string, or an ID, of such a message keeps the whole 704 bytes: a handler
+// that stores many small bodies for long can store strings.Clone(req.Body)
+// instead. Two maps are shared rather than copied: StageVariables (by every event
 // of the router) and RequestContext.Authorizer (by every event of the
 // connection). Read them; do not modify them.
 type Request struct {

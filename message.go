@@ -8,47 +8,28 @@ import (
 // A MESSAGE event is made with one allocation when its body is small: the
 // Request, the storage of its message and request IDs, and a copy of the
 // frame (the read buffer goes back to its pool), side by side. A handler that
-// keeps the event's Body, or one of its IDs, keeps that allocation (about
-// 0.7 KiB for a frame up to 128 bytes); a larger body is allocated apart.
+// keeps the event's Body, or one of its IDs, keeps that allocation (704
+// bytes). A larger body is allocated apart, together with the IDs, in memory
+// the garbage collector does not scan: two allocations.
 
-// inline bodies of up to 128 and 512 bytes; past that the body is allocated
-// apart, and costs little beside its own size.
-const (
-	smallBody = 128
-	largeBody = 512
-)
+// inlineBody is the largest body made in the same allocation as its event.
+const inlineBody = 128
 
-type messageSmall struct {
+type inlineMessage struct {
 	req  Request
 	ids  [2 * idLen]byte
-	body [smallBody]byte
-}
-
-type messageLarge struct {
-	req  Request
-	ids  [2 * idLen]byte
-	body [largeBody]byte
-}
-
-type messageApart struct {
-	req Request
-	ids [2 * idLen]byte
+	body [inlineBody]byte
 }
 
 // newMessage allocates a MESSAGE event with room for its IDs and a body of n
 // bytes, which the caller fills in before it builds the body's string.
 func newMessage(n int) (ev *Request, ids, body []byte) {
-	switch {
-	case n <= smallBody:
-		m := new(messageSmall)
+	if n <= inlineBody {
+		m := new(inlineMessage)
 		return &m.req, m.ids[:], m.body[:n]
-	case n <= largeBody:
-		m := new(messageLarge)
-		return &m.req, m.ids[:], m.body[:n]
-	default:
-		m := new(messageApart)
-		return &m.req, m.ids[:], make([]byte, n)
 	}
+	b := make([]byte, 2*idLen+n)
+	return new(Request), b[:2*idLen], b[2*idLen:]
 }
 
 // messageEvent copies frame, a text frame or, base64-encoded, a binary one,

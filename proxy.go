@@ -1,15 +1,17 @@
 package wsroute
 
 import (
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 )
 
 // trustedProxies are the load balancers and proxies of Options.TrustedProxies,
@@ -114,38 +116,47 @@ func (p *trustedProxies) clientIP(req *http.Request) string {
 // are replaced: X-Forwarded-For by the peer's address, the port and the
 // protocol by those of the connection, and the trace ID by a new one.
 func (p *trustedProxies) forwardHeaders(ev *Request, req *http.Request) {
-	trusted := p.trusts(peer(req))
-	set := func(name, value string) {
-		if trusted {
-			if vs := req.Header.Values(name); len(vs) > 0 {
-				ev.Headers[name] = strings.Join(vs, ", ")
-				ev.MultiValueHeaders[name] = []string{ev.Headers[name]}
-				return
-			}
-		}
-		ev.Headers[name] = value
-		ev.MultiValueHeaders[name] = []string{value}
-	}
-	set("X-Forwarded-For", remoteIP(req.RemoteAddr))
+	trusted := p != nil && p.trusts(peer(req))
 	port := ""
 	if la, ok := req.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-		if ap, err := netip.ParseAddrPort(la.String()); err == nil {
-			port = strconv.Itoa(int(ap.Port()))
+		switch a := la.(type) {
+		case *net.TCPAddr:
+			port = strconv.Itoa(a.Port)
+		default:
+			if ap, err := netip.ParseAddrPort(la.String()); err == nil {
+				port = strconv.Itoa(int(ap.Port()))
+			}
 		}
 	}
-	set("X-Forwarded-Port", port)
 	proto := "http"
 	if req.TLS != nil {
 		proto = "https"
 	}
-	set("X-Forwarded-Proto", proto)
-	set("X-Amzn-Trace-Id", newTraceID(time.Now()))
+	names := [...]string{"X-Forwarded-For", "X-Forwarded-Port", "X-Forwarded-Proto", "X-Amzn-Trace-Id"}
+	vals := []string{remoteIP(req.RemoteAddr), port, proto, newTraceID(time.Now())} // one array for the four values
+	for i, name := range names {
+		if trusted {
+			if vs := req.Header.Values(name); len(vs) > 0 {
+				vals[i] = strings.Join(vs, ", ")
+			}
+		}
+		ev.Headers[name] = vals[i]
+		ev.MultiValueHeaders[name] = vals[i : i+1 : i+1]
+	}
 }
 
 // newTraceID returns an X-Ray trace header in AWS's format:
-// Root=1-{8 hex digits of the epoch second}-{24 random hex digits}.
+// Root=1-{8 hex digits of the epoch second}-{24 random hex digits}. The
+// digits are random but not secret, as X-Ray's are.
 func newTraceID(now time.Time) string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("Root=1-%08x-%s", uint32(now.Unix()), hex.EncodeToString(b[:]))
+	var raw [16]byte
+	binary.BigEndian.PutUint32(raw[:4], uint32(now.Unix()))
+	binary.LittleEndian.PutUint64(raw[4:12], mrand.Uint64())
+	binary.LittleEndian.PutUint32(raw[12:], mrand.Uint32())
+	b := make([]byte, 0, len("Root=1-")+8+1+24)
+	b = append(b, "Root=1-"...)
+	b = hex.AppendEncode(b, raw[:4])
+	b = append(b, '-')
+	b = hex.AppendEncode(b, raw[4:])
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }

@@ -167,27 +167,30 @@ func (c *conn) event(routeKey, eventType, requestID string, now time.Time) *Requ
 	return ev
 }
 
-// fillEvent sets the fields every event has; it leaves Body and the maps
-// other than StageVariables as they are.
+// fillEvent sets the fields every event has, field by field: ev is new, and
+// its other fields stay as they are.
 func (c *conn) fillEvent(ev *Request, routeKey, eventType, requestID string, now time.Time) {
 	r := c.r
 	ev.StageVariables = r.opts.StageVariables
-	ev.RequestContext = RequestContext{
-		RouteKey:          routeKey,
-		EventType:         eventType,
-		ExtendedRequestID: requestID,
-		RequestTime:       r.clock.format(now),
-		MessageDirection:  "IN",
-		Stage:             r.opts.Stage,
-		ConnectedAt:       c.connectedAt,
-		RequestTimeEpoch:  now.UnixMilli(),
-		Identity:          c.identityValue(),
-		RequestID:         requestID,
-		DomainName:        c.domainName,
-		ConnectionID:      c.id,
-		APIID:             r.opts.APIID,
-		Authorizer:        c.authorizer,
+	rc := &ev.RequestContext
+	rc.RouteKey = routeKey
+	rc.EventType = eventType
+	rc.ExtendedRequestID = requestID
+	rc.RequestTime = r.clock.format(now)
+	rc.MessageDirection = "IN"
+	rc.Stage = r.opts.Stage
+	rc.ConnectedAt = c.connectedAt
+	rc.RequestTimeEpoch = now.UnixMilli()
+	if c.identity != nil {
+		rc.Identity = *c.identity
+	} else {
+		rc.Identity.SourceIP, rc.Identity.UserAgent = c.sourceIP, c.userAgent
 	}
+	rc.RequestID = requestID
+	rc.DomainName = c.domainName
+	rc.ConnectionID = c.id
+	rc.APIID = r.opts.APIID
+	rc.Authorizer = c.authorizer
 }
 
 // wsHeaderNames restores the spelling API Gateway uses for the headers that

@@ -502,6 +502,12 @@ func (c *conn) write(f frame) bool {
 // then exits. The caller has set c.writing and counted it in r.wg.
 func (c *conn) writeLoop() {
 	defer c.r.wg.Done()
+	c.drain()
+}
+
+// drain is writeLoop without the release of its count in r.wg, which the
+// writer pool releases for many members at once.
+func (c *conn) drain() {
 	ok := true
 	for {
 		c.mu.Lock()
@@ -522,6 +528,7 @@ func (c *conn) writeLoop() {
 				continue
 			}
 			c.writing = false
+			c.slot[0] = frame{} // no batch holds it now: keep no payload alive (groups.go)
 			c.mu.Unlock()
 			return
 		}

@@ -477,8 +477,8 @@ func (r *Router) fanOut(to *[]*conn, data []byte) PostResult {
 //
 // An idle connection's queue is nil, and appending to it would allocate once
 // per member and post: f goes into c.slot instead. No batch of a writer can
-// hold c.slot while c.writing is false, and the pool clears it after the
-// writeLoop (see clearSlot), so that it keeps no payload alive.
+// hold c.slot while c.writing is false, and the writeLoop clears it as it
+// ends, so that it keeps no payload alive.
 func (c *conn) enqueueShared(f frame) (handoff bool, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -500,15 +500,6 @@ func (c *conn) enqueueShared(f frame) (handoff bool, err error) {
 	c.writing = true
 	c.r.wg.Add(1) // writeLoop's count; the read loop's is held while state < stateClosed
 	return true, nil
-}
-
-// clearSlot drops the frame c.slot holds once no writer can be using it.
-func (c *conn) clearSlot() {
-	c.mu.Lock()
-	if !c.writing && len(c.queue) == 0 {
-		c.slot[0] = frame{}
-	}
-	c.mu.Unlock()
 }
 
 // connSlices recycles the member lists of group posts.

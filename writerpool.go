@@ -108,7 +108,15 @@ func (p *writerPool) nextLocked() *conn {
 }
 
 func (p *writerPool) work(r *Router, w *poolWorker) {
-	defer r.wg.Done()
+	// Each member's writeLoop count in r.wg is released when the worker
+	// exits, all at once: one shared counter touched per member by the
+	// poster and by every worker would cost more than the writes' own
+	// bookkeeping. Shutdown waits for the worker all the same.
+	owed := 0
+	defer func() {
+		r.wg.Add(-owed)
+		r.wg.Done()
+	}()
 	for {
 		p.mu.Lock()
 		c := p.nextLocked()
@@ -120,8 +128,8 @@ func (p *writerPool) work(r *Router, w *poolWorker) {
 		w.busy, w.since = true, time.Now()
 		p.mu.Unlock()
 
-		c.writeLoop() // done with c when it returns: it cleared c.writing and its r.wg count
-		c.clearSlot()
+		c.drain() // done with c when it returns: it cleared c.writing
+		owed++
 
 		p.mu.Lock()
 		w.busy = false

@@ -204,8 +204,10 @@ var wsHeaderNames = map[string]string{
 
 func (c *conn) connectEvent(req *http.Request, now time.Time) *Request {
 	ev := c.event(RouteConnect, EventConnect, eventID(), now)
-	ev.Headers = make(map[string]string, len(req.Header)+1)
-	ev.MultiValueHeaders = make(map[string][]string, len(req.Header)+1)
+	// Sized for Host and the four forwarding headers too, so that neither
+	// map grows while it is filled.
+	ev.Headers = make(map[string]string, len(req.Header)+5)
+	ev.MultiValueHeaders = make(map[string][]string, len(req.Header)+5)
 	n := 1
 	for _, vs := range req.Header {
 		n += len(vs)

@@ -105,9 +105,9 @@ type conn struct {
 	wire        wireConn      // the socket as the transport reads it; set by the handshake
 
 	mu        sync.Mutex
-	state     connState
 	code      websocket.StatusCode // why the router closed it, once state > stateOpen
 	reason    string
+	state     connState
 	closeSent bool    // the writer has begun the close handshake
 	guessed   bool    // code and reason are a failed write's guess, which the read loop's outcome replaces
 	writing   bool    // a goroutine owns writes: the reader replying, or the writer

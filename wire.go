@@ -102,18 +102,15 @@ type wireConn struct {
 	net.Conn
 	pre []byte // what the client sent right after the handshake request
 
-	bytesIn   atomic.Uint64   // bytes received so far
-	msgStart  atomic.Int64    // unix nanoseconds the message under way began; 0 between messages
-	onPartial partialNotifiee // told once of each message whose bytes span reads; may be nil
+	bytesIn   atomic.Uint64 // bytes received so far
+	msgStart  atomic.Int64  // unix nanoseconds the message under way began; 0 between messages
+	onPartial *conn         // told once of each message whose bytes span reads; may be nil
 
 	scan    frameScanner
 	refused error         // a protocol violation: every Read returns it
 	tooBig  *frameRefusal // a size refusal the next Read returns, once
 	drop    *wireDrop     // after a size refusal has been returned: Read returns close frames only (see readDropping)
 }
-
-// partialNotifiee is told of a message whose bytes span reads.
-type partialNotifiee interface{ messageSpansReads() }
 
 // wireDrop is the state of a wireConn that drops data frames.
 type wireDrop struct {
@@ -128,13 +125,13 @@ type wireDrop struct {
 const dropBuffer = 4 << 10
 
 // newWireConn wraps nc; pre holds bytes already read from it.
-func newWireConn(nc net.Conn, pre []byte, maxMessage, maxFrame int64, onPartial partialNotifiee) *wireConn {
+func newWireConn(nc net.Conn, pre []byte, maxMessage, maxFrame int64, onPartial *conn) *wireConn {
 	w := new(wireConn)
 	w.init(nc, pre, maxMessage, maxFrame, onPartial)
 	return w
 }
 
-func (w *wireConn) init(nc net.Conn, pre []byte, maxMessage, maxFrame int64, onPartial partialNotifiee) {
+func (w *wireConn) init(nc net.Conn, pre []byte, maxMessage, maxFrame int64, onPartial *conn) {
 	w.Conn, w.pre, w.onPartial = nc, pre, onPartial
 	w.scan = frameScanner{limit: maxMessage, frameLimit: maxFrame}
 }

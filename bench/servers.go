@@ -19,14 +19,13 @@ import (
 )
 
 // wsrouteServer routes on $request.body.action: "echo" is a two-way route
-// that returns the body; $connect checks the token and records the
-// connection's ID for the fan-out, $disconnect forgets it.
+// that returns the body; $connect checks the token. It keeps no list of its
+// connections: the router's own table serves the control endpoints
+// (ConnectionCount, OpenConnections) and the fan-out (Broadcast), where the
+// other servers keep a map of theirs.
 type wsrouteServer struct {
 	router *wsroute.Router
 	mgmt   http.Handler
-
-	mu  sync.Mutex
-	ids map[string]struct{}
 }
 
 func newWsrouteServer() (*wsrouteServer, error) {
@@ -34,21 +33,12 @@ func newWsrouteServer() (*wsrouteServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &wsrouteServer{router: r, ids: map[string]struct{}{}}
+	s := &wsrouteServer{router: r}
 	r.HandleFunc(wsroute.RouteConnect, func(_ context.Context, req *wsroute.Request) (*wsroute.Response, error) {
 		if req.QueryStringParameters["token"] != token {
 			return &wsroute.Response{StatusCode: http.StatusUnauthorized}, nil
 		}
-		s.mu.Lock()
-		s.ids[req.RequestContext.ConnectionID] = struct{}{}
-		s.mu.Unlock()
 		return &wsroute.Response{StatusCode: http.StatusOK}, nil
-	})
-	r.HandleFunc(wsroute.RouteDisconnect, func(_ context.Context, req *wsroute.Request) (*wsroute.Response, error) {
-		s.mu.Lock()
-		delete(s.ids, req.RequestContext.ConnectionID)
-		s.mu.Unlock()
-		return nil, nil
 	})
 	r.HandleFunc("echo", func(_ context.Context, req *wsroute.Request) (*wsroute.Response, error) {
 		return &wsroute.Response{StatusCode: http.StatusOK, Body: req.Body}, nil
@@ -62,20 +52,14 @@ func newWsrouteServer() (*wsrouteServer, error) {
 func (s *wsrouteServer) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
 
 func (s *wsrouteServer) connectionIDs() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ids := make([]string, 0, len(s.ids))
-	for id := range s.ids {
-		ids = append(ids, id)
+	ids := make([]string, 0, s.router.ConnectionCount())
+	for c := range s.router.OpenConnections() {
+		ids = append(ids, c.ConnectionID)
 	}
 	return ids
 }
 
-func (s *wsrouteServer) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.ids)
-}
+func (s *wsrouteServer) count() int { return s.router.ConnectionCount() }
 
 func (s *wsrouteServer) broadcast(msg []byte) int {
 	// FANOUT: one group post to every connection (Broadcast): the frame is

@@ -204,10 +204,17 @@ var wsHeaderNames = map[string]string{
 
 func (c *conn) connectEvent(req *http.Request, now time.Time) *Request {
 	ev := c.event(RouteConnect, EventConnect, eventID(), now)
-	// Sized for Host and the four forwarding headers too, so that neither
-	// map grows while it is filled.
-	ev.Headers = make(map[string]string, len(req.Header)+5)
-	ev.MultiValueHeaders = make(map[string][]string, len(req.Header)+5)
+	// Sized for what they will hold, Host and the four forwarding headers
+	// included, so that neither map grows while it is filled, and one that
+	// holds at most 8 stays a small map.
+	size := len(req.Header) + 5
+	for _, hop := range [...]string{"Connection", "Upgrade"} {
+		if _, ok := req.Header[hop]; ok {
+			size--
+		}
+	}
+	ev.Headers = make(map[string]string, size)
+	ev.MultiValueHeaders = make(map[string][]string, size)
 	n := 1
 	for _, vs := range req.Header {
 		n += len(vs)

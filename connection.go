@@ -78,9 +78,10 @@ const (
 
 // frame is one queued outbound message.
 type frame struct {
-	data   string
-	binary bool
-	done   chan struct{} // when not nil, closed once the frame is written or dropped
+	data     string        // the payload, or when prepared the whole encoded frame (wirewrite.go)
+	done     chan struct{} // when not nil, closed once the frame is written or dropped
+	binary   bool
+	prepared bool
 }
 
 // conn is one accepted connection. Its read loop runs on a goroutine of its
@@ -431,11 +432,11 @@ func (c *conn) enqueueLocked(f frame) error {
 		return ErrGone
 	}
 	o := &c.r.opts
-	if len(c.queue) >= o.SendQueueSize || c.queued+len(f.data) > o.SendQueueBytes {
+	if len(c.queue) >= o.SendQueueSize || c.queued+f.size() > o.SendQueueBytes {
 		return ErrLimitExceeded
 	}
 	c.queue = append(c.queue, f)
-	c.queued += len(f.data)
+	c.queued += f.size()
 	c.startWriterLocked()
 	return nil
 }
@@ -498,7 +499,12 @@ func (c *conn) write(f frame) bool {
 	now := time.Now().UnixNano()
 	c.lastActive.Store(now)
 	c.writeSince.Store(now)
-	err := c.ws.Write(context.Background(), typ, unsafe.Slice(unsafe.StringData(f.data), len(f.data)))
+	var err error
+	if c.wire.rawData {
+		err = c.wire.writeFrame(f)
+	} else {
+		err = c.ws.Write(context.Background(), typ, unsafe.Slice(unsafe.StringData(f.data), len(f.data)))
+	}
 	c.writeSince.Store(0)
 	if err != nil {
 		c.writeFailed()

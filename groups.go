@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // GroupManager puts connections in named groups and posts to every member of
@@ -447,11 +448,18 @@ func (r *Router) fanOut(to *[]*conn, data []byte) PostResult {
 		putConnSlice(to)
 		return res
 	}
-	f := frame{data: string(data), binary: !utf8.Valid(data)}
+	f := frame{binary: !utf8.Valid(data)}
+	if r.opts.Compression == CompressionDisabled {
+		// Encoded once and written to every member as the same bytes.
+		b := prepareFrame(f.binary, data)
+		f.data, f.prepared = unsafe.String(unsafe.SliceData(b), len(b)), true
+	} else {
+		f.data = string(data)
+	}
 	n := 0 // (*to)[:n] are the members handed to the pool
 	for _, c := range *to {
 		handoff, err := c.enqueueShared(f)
-		c.observeFrame(true, len(f.data), 0, err)
+		c.observeFrame(true, f.size(), 0, err)
 		switch {
 		case err == nil:
 			res.Delivered++
@@ -486,14 +494,14 @@ func (c *conn) enqueueShared(f frame) (handoff bool, err error) {
 		return false, ErrGone
 	}
 	o := &c.r.opts
-	if len(c.queue) >= o.SendQueueSize || c.queued+len(f.data) > o.SendQueueBytes {
+	if len(c.queue) >= o.SendQueueSize || c.queued+f.size() > o.SendQueueBytes {
 		return false, ErrLimitExceeded
 	}
 	if cap(c.queue) == 0 && !c.writing {
 		c.queue = c.slot[:0:1]
 	}
 	c.queue = append(c.queue, f)
-	c.queued += len(f.data)
+	c.queued += f.size()
 	if c.writing {
 		return false, nil
 	}

@@ -450,6 +450,12 @@ func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		pre, _ := brw.Reader.Peek(brw.Reader.Buffered())
 		c = w.wrap(c, bytes.Clone(pre))
 		brw.Reader.Reset(c)
+		// The transport writes through the wrapper too, so that its frames
+		// and the router's never interleave (wirewrite.go). net/http hands
+		// over an empty writer; flush it all the same before the switch.
+		if err = brw.Writer.Flush(); err == nil {
+			brw.Writer.Reset(c)
+		}
 	}
 	w.conn = c
 	return c, brw, err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -100,16 +101,21 @@ const (
 // loop, or the writer waiting for the client's close frame.
 type wireConn struct {
 	net.Conn
-	pre []byte // what the client sent right after the handshake request
+	pre *bytes.Reader // what the client sent right after the handshake request, if anything
 
 	bytesIn   atomic.Uint64 // bytes received so far
 	msgStart  atomic.Int64  // unix nanoseconds the message under way began; 0 between messages
 	onPartial *conn         // told once of each message whose bytes span reads; may be nil
 
 	scan    frameScanner
-	refused error         // a protocol violation: every Read returns it
+	refused *frameRefusal // a protocol violation: every Read returns it
 	tooBig  *frameRefusal // a size refusal the next Read returns, once
 	drop    *wireDrop     // after a size refusal has been returned: Read returns close frames only (see readDropping)
+
+	// The write side (wirewrite.go).
+	wmu       sync.Mutex // held for each frame written
+	rawData   bool       // the router writes data frames itself; set before the first write
+	closeSent bool       // a close frame has been written; guarded by wmu
 }
 
 // wireDrop is the state of a wireConn that drops data frames.
@@ -132,7 +138,10 @@ func newWireConn(nc net.Conn, pre []byte, maxMessage, maxFrame int64, onPartial 
 }
 
 func (w *wireConn) init(nc net.Conn, pre []byte, maxMessage, maxFrame int64, onPartial *conn) {
-	w.Conn, w.pre, w.onPartial = nc, pre, onPartial
+	w.Conn, w.onPartial = nc, onPartial
+	if len(pre) > 0 {
+		w.pre = bytes.NewReader(pre)
+	}
 	w.scan = frameScanner{limit: maxMessage, frameLimit: maxFrame}
 }
 
@@ -186,9 +195,9 @@ func (w *wireConn) Read(p []byte) (int, error) {
 // readRaw reads what the client sent, from pre and then from the socket,
 // and counts it.
 func (w *wireConn) readRaw(p []byte) (int, error) {
-	if len(w.pre) > 0 {
-		n := copy(p, w.pre)
-		if w.pre = w.pre[n:]; len(w.pre) == 0 {
+	if w.pre != nil {
+		n, _ := w.pre.Read(p)
+		if w.pre.Len() == 0 {
 			w.pre = nil
 		}
 		w.bytesIn.Add(uint64(n))
@@ -495,6 +504,7 @@ func validCloseCode(code websocket.StatusCode) bool {
 func (c *conn) wrapWire(nc net.Conn, pre []byte) net.Conn {
 	c.wire.init(nc, pre, c.r.opts.MaxMessageSize, c.r.quotas.frameLimit(), c)
 	c.wire.scan.rsv1 = c.r.opts.Compression != CompressionDisabled
+	c.wire.rawData = c.r.opts.Compression == CompressionDisabled
 	return &c.wire
 }
 

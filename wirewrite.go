@@ -1,0 +1,119 @@
+package wsroute
+
+import (
+	"encoding/binary"
+	"errors"
+	"sync"
+	"unsafe"
+)
+
+// The write side of a connection, as it goes onto the wire.
+//
+// Without compression the router writes data frames itself: a server's frame
+// is not masked, so it is a header of 2 to 10 bytes and the payload as it is,
+// and a frame posted to many connections is encoded once and written to each
+// as the same bytes (a prepared frame), with one system call per connection
+// and no copy. The transport's Write would take two locks built on channels,
+// check its close state and copy the payload into the connection's
+// bufio.Writer on every frame (BENCHMARKS.md, "Why raw coder/websocket costs
+// more than gorilla per message").
+//
+// The transport still writes its control frames: pongs, the pings the router
+// asks for and close frames, each header and payload in one Write through the
+// wireConn (its bufio.Writer is flushed at the end of every frame, and a
+// control frame fits in it). wireConn.Write and writeFrame hold one mutex, so
+// frames never interleave. Once a close frame has gone out, whoever wrote it
+// (the router closing, or the transport answering the client's close or
+// refusing a message), no data frame may follow (RFC 6455 §5.5.1): writeFrame
+// refuses with errCloseSent, which the router treats as any failed write.
+//
+// With compression the transport writes everything, as it must compress.
+
+// errCloseSent is writeFrame's error once a close frame has been written.
+var errCloseSent = errors.New("wsroute: close frame already sent")
+
+// maxHeader is the longest header of a server's frame: 2 bytes, and 8 of
+// extended length.
+const maxHeader = 10
+
+// appendFrameHeader appends the header of an unmasked, final data frame of n
+// payload bytes.
+func appendFrameHeader(b []byte, isBinary bool, n int) []byte {
+	op := byte(opText)
+	if isBinary {
+		op = opBinary
+	}
+	switch {
+	case n < 126:
+		return append(b, 0x80|op, byte(n))
+	case n <= 0xffff:
+		return binary.BigEndian.AppendUint16(append(b, 0x80|op, 126), uint16(n))
+	default:
+		return binary.BigEndian.AppendUint64(append(b, 0x80|op, 127), uint64(n))
+	}
+}
+
+// prepareFrame encodes a data frame whole, for writing as it is to many
+// connections.
+func prepareFrame(isBinary bool, payload []byte) []byte {
+	b := make([]byte, 0, maxHeader+len(payload))
+	return append(appendFrameHeader(b, isBinary, len(payload)), payload...)
+}
+
+// size is the length of f's payload.
+func (f *frame) size() int {
+	if !f.prepared {
+		return len(f.data)
+	}
+	switch f.data[1] & 0x7f {
+	case 126:
+		return len(f.data) - 4
+	case 127:
+		return len(f.data) - 10
+	}
+	return len(f.data) - 2
+}
+
+// frameBuffers recycles what writeFrame encodes a frame into.
+var frameBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// maxPooledFrame bounds the buffers frameBuffers keeps.
+const maxPooledFrame = 64 << 10
+
+// writeFrame writes one data frame of f: its bytes when f is prepared, else
+// a header and f.data, with one Write.
+func (w *wireConn) writeFrame(f frame) error {
+	if f.prepared {
+		return w.writeLocked(unsafe.Slice(unsafe.StringData(f.data), len(f.data)))
+	}
+	bp := frameBuffers.Get().(*[]byte)
+	b := append(appendFrameHeader((*bp)[:0], f.binary, len(f.data)), f.data...)
+	err := w.writeLocked(b)
+	if cap(b) <= maxPooledFrame {
+		*bp = b[:0]
+		frameBuffers.Put(bp)
+	}
+	return err
+}
+
+func (w *wireConn) writeLocked(b []byte) error {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	if w.closeSent {
+		return errCloseSent
+	}
+	_, err := w.Conn.Write(b)
+	return err
+}
+
+// Write is the transport's write: with the router writing data frames, only
+// control frames come this way, one whole frame per call, and a close frame
+// among them ends the data frames.
+func (w *wireConn) Write(p []byte) (int, error) {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	if w.rawData && len(p) > 0 && p[0]&0x0f == opClose {
+		w.closeSent = true
+	}
+	return w.Conn.Write(p)
+}

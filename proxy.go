@@ -147,7 +147,7 @@ func (p *trustedProxies) forwardHeaders(ev *Request, req *http.Request) {
 
 // newTraceID returns an X-Ray trace header in AWS's format:
 // Root=1-{8 hex digits of the epoch second}-{24 random hex digits}. The
-// digits are random but not secret, as X-Ray's are.
+// digits come from math/rand/v2: random, not secret, like X-Ray's own.
 func newTraceID(now time.Time) string {
 	var raw [16]byte
 	binary.BigEndian.PutUint32(raw[:4], uint32(now.Unix()))

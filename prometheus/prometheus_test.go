@@ -209,11 +209,18 @@ func TestMetricsThroughSockets(t *testing.T) {
 		"wsroute_management_calls_total{method=GET,status=410}":        1,
 		"wsroute_management_calls_total{method=DELETE,status=204}":     1,
 	}
+	// A scrape reads the metrics one after the other while the last
+	// connection may still be ending, so it can see its $disconnect and not
+	// yet its close, or the reverse: scrape until every figure is in.
 	var got map[string]float64
 	deadline := time.Now().Add(timeout)
 	for {
 		got = scrape(t, scrapeSrv.URL)
-		if got["wsroute_integration_latency_seconds_count{route=$disconnect}"] == 2 || time.Now().After(deadline) {
+		settled := true
+		for k, v := range want {
+			settled = settled && got[k] == v
+		}
+		if settled || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)

@@ -490,10 +490,6 @@ func (c *conn) reply(f frame) {
 // write writes one frame. A failed write means the socket is unusable: the
 // connection is aborted so that the read loop ends too.
 func (c *conn) write(f frame) bool {
-	typ := websocket.MessageText
-	if f.binary {
-		typ = websocket.MessageBinary
-	}
 	// Recorded before the write: a client that has read the frame must not
 	// see an older lastActiveAt.
 	now := time.Now().UnixNano()
@@ -503,6 +499,10 @@ func (c *conn) write(f frame) bool {
 	if c.wire.rawData {
 		err = c.wire.writeFrame(f)
 	} else {
+		typ := websocket.MessageText
+		if f.binary {
+			typ = websocket.MessageBinary
+		}
 		err = c.ws.Write(context.Background(), typ, unsafe.Slice(unsafe.StringData(f.data), len(f.data)))
 	}
 	c.writeSince.Store(0)

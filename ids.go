@@ -65,11 +65,14 @@ func eventID() string {
 }
 
 // eventIDPair returns a message ID and a request ID made with one allocation.
-func eventIDPair() (string, string) {
-	b := make([]byte, 2*idLen)
-	putEventID(b)
-	putEventID(b[idLen:])
-	s := unsafe.String(unsafe.SliceData(b), 2*idLen)
+func eventIDPair() (string, string) { return putEventIDPair(make([]byte, 2*idLen)) }
+
+// putEventIDPair writes a message ID and a request ID into dst, 2*idLen
+// bytes that are never written again, and returns them.
+func putEventIDPair(dst []byte) (messageID, requestID string) {
+	putEventID(dst)
+	putEventID(dst[idLen:])
+	s := unsafe.String(unsafe.SliceData(dst), 2*idLen)
 	return s[:idLen], s[idLen:]
 }
 

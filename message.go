@@ -47,10 +47,8 @@ func messageEvent(frame []byte, binary bool) (ev *Request, messageID, requestID 
 	} else {
 		copy(body, frame)
 	}
-	putEventID(ids)
-	putEventID(ids[idLen:])
 	ev.Body = unsafe.String(unsafe.SliceData(body), n) // never written again
 	ev.IsBase64Encoded = binary
-	both := unsafe.String(unsafe.SliceData(ids), 2*idLen)
-	return ev, both[:idLen], both[idLen:]
+	messageID, requestID = putEventIDPair(ids)
+	return ev, messageID, requestID
 }

@@ -449,12 +449,11 @@ func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		// through the wrapper first, ahead of the socket.
 		pre, _ := brw.Reader.Peek(brw.Reader.Buffered())
 		c = w.wrap(c, bytes.Clone(pre))
-		brw.Reader.Reset(c)
 		// The transport writes through the wrapper too, so that its frames
 		// and the router's never interleave (wirewrite.go). net/http hands
 		// over an empty writer; flush it all the same before the switch.
 		if err = brw.Writer.Flush(); err == nil {
-			brw.Writer.Reset(c)
+			brw = w.buffers(c, brw)
 		}
 	}
 	w.conn = c
@@ -462,3 +461,30 @@ func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 func (w *hijackWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Sizes of the buffers the transport reads and writes the socket through.
+const (
+	// readBuffer holds what one read of the socket brings: the header and
+	// payload of several small frames; a payload larger than the buffer is
+	// read straight into the read loop's own buffer.
+	readBuffer = 1 << 10
+	// controlBuffer holds one control frame whole (a header of 2 bytes and
+	// at most 125 of payload), which is all the transport writes when the
+	// router writes the data frames itself.
+	controlBuffer = 256
+)
+
+// buffers returns the buffers the transport uses on c, in place of the 4 KiB
+// reader and writer net/http hands over with the socket, which would stay
+// with the connection as long as it lives: 8 KiB per connection, idle or
+// not, where these take 1.25 KiB. The writer keeps its size when the
+// transport writes data frames, which it compresses.
+func (w *hijackWriter) buffers(c net.Conn, brw *bufio.ReadWriter) *bufio.ReadWriter {
+	bw := brw.Writer
+	if wc, ok := c.(*wireConn); ok && wc.rawData {
+		bw = bufio.NewWriterSize(c, controlBuffer)
+	} else {
+		bw.Reset(c)
+	}
+	return bufio.NewReadWriter(bufio.NewReaderSize(c, readBuffer), bw)
+}

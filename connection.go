@@ -110,12 +110,14 @@ type conn struct {
 	reason    string
 	state     connState
 	closeSent bool    // the writer has begun the close handshake
+	closeDone bool    // the writer has written the close frame, when the router writes frames itself
 	guessed   bool    // code and reason are a failed write's guess, which the read loop's outcome replaces
 	writing   bool    // a goroutine owns writes: the reader replying, or the writer
 	queue     []frame // frames waiting for the writer
 	queued    int     // bytes in queue
 	timer     *time.Timer
-	nextPing  int64 // unix nanoseconds of the next ping
+	nextPing  int64     // unix nanoseconds of the next ping
+	pinging   *pingWait // the keepalive ping waiting for its pong, when the router reads frames itself
 
 	slot [1]frame // the queue's storage for a group post to an idle connection; guarded by mu (groups.go)
 
@@ -291,15 +293,18 @@ func (c *conn) readLoop() {
 	defer c.r.wg.Done()
 	for {
 		c.readResumes()
-		typ, rd, err := c.ws.Reader(context.Background())
-		if err != nil {
-			c.finish(c.readError(err))
-			return
-		}
 		buf := getBuffer()
-		if _, err := buf.ReadFrom(rd); err != nil {
+		binary, err := c.readMessage(buf)
+		if err != nil {
 			putBuffer(buf)
-			c.finish(c.readError(err))
+			code, reason := c.readError(err)
+			if c.wire.rawData && code == websocket.StatusMessageTooBig {
+				// The client may finish writing the refused message, then
+				// answer the close frame: the wireConn hands on its close
+				// frame only, and this loop reads it (wireread.go).
+				continue
+			}
+			c.finish(code, reason)
 			return
 		}
 		c.readSince.Store(0) // the read loop reads no more until the next message
@@ -313,7 +318,6 @@ func (c *conn) readLoop() {
 			putBuffer(buf)
 			continue
 		}
-		binary := typ == websocket.MessageBinary
 		switch {
 		case binary && !c.r.opts.AcceptBinary:
 			c.r.log.Info("wsroute: binary frame refused", "connectionId", c.id)
@@ -539,7 +543,11 @@ func (c *conn) drain() {
 				code, reason := c.code, c.reason
 				c.mu.Unlock()
 				// Bounded by the socket deadline that close set.
-				_ = c.ws.Close(code, reason)
+				if c.wire.rawData {
+					c.writeClose(code, reason)
+				} else {
+					_ = c.ws.Close(code, reason)
+				}
 				continue
 			}
 			c.writing = false
@@ -598,13 +606,15 @@ func (c *conn) finish(code websocket.StatusCode, reason string) {
 	}
 	c.state = stateClosed
 	c.stopTimerLocked()
+	// The client closed or the network failed, and no close is under way;
+	// or the router's close frame has gone out, and the client answered or
+	// the deadline passed: release the socket. This does not wait.
+	release := wasOpen || c.closeDone
 	c.mu.Unlock()
 	c.r.conns.remove(c)
 	c.backplaneRelease()
 	c.r.groups.leaveAll(c) // before $disconnect runs: it is in no group any more
-	if wasOpen && c.ws != nil {
-		// The client closed or the network failed, and no close is under
-		// way: release the socket. This does not wait.
+	if release && c.ws != nil {
 		_ = c.ws.CloseNow()
 	}
 	c.closed(int(code), reason)

@@ -101,7 +101,7 @@ func (c *conn) onTimer() {
 		handling := c.handling.Load()
 		received := c.wire.bytesIn.Load()
 		ctx, cancel := context.WithTimeout(context.Background(), o.PongTimeout)
-		err := c.ws.Ping(ctx)
+		err := c.ping(ctx)
 		cancel()
 		if err != nil && c.isOpen() {
 			if handling%2 == 1 || c.handling.Load() != handling {

@@ -469,8 +469,8 @@ const (
 	// read straight into the read loop's own buffer.
 	readBuffer = 1 << 10
 	// controlBuffer holds one control frame whole (a header of 2 bytes and
-	// at most 125 of payload), which is all the transport writes when the
-	// router writes the data frames itself.
+	// at most 125 of payload). When the router reads and writes the frames
+	// itself the transport writes none: it only does the handshake.
 	controlBuffer = 256
 )
 
@@ -478,13 +478,14 @@ const (
 // reader and writer net/http hands over with the socket, which would stay
 // with the connection as long as it lives: 8 KiB per connection, idle or
 // not, where these take 1.25 KiB. The writer keeps its size when the
-// transport writes data frames, which it compresses.
+// transport writes the frames, which it compresses.
 func (w *hijackWriter) buffers(c net.Conn, brw *bufio.ReadWriter) *bufio.ReadWriter {
-	bw := brw.Writer
+	br, bw := bufio.NewReaderSize(c, readBuffer), brw.Writer
 	if wc, ok := c.(*wireConn); ok && wc.rawData {
+		wc.br = br // the router reads the frames (wireread.go)
 		bw = bufio.NewWriterSize(c, controlBuffer)
 	} else {
 		bw.Reset(c)
 	}
-	return bufio.NewReadWriter(bufio.NewReaderSize(c, readBuffer), bw)
+	return bufio.NewReadWriter(br, bw)
 }

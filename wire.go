@@ -1,6 +1,7 @@
 package wsroute
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -112,10 +113,11 @@ type wireConn struct {
 	tooBig  *frameRefusal // a size refusal the next Read returns, once
 	drop    *wireDrop     // after a size refusal has been returned: Read returns close frames only (see readDropping)
 
-	// The write side (wirewrite.go).
-	wmu       sync.Mutex // held for each frame written
-	rawData   bool       // the router writes data frames itself; set before the first write
-	closeSent bool       // a close frame has been written; guarded by wmu
+	// The router's own reads and writes (wireread.go, wirewrite.go).
+	br        *bufio.Reader // what the reader reads frames from
+	wmu       sync.Mutex    // held for each frame written
+	rawData   bool          // the router reads and writes frames itself; set before the first read or write
+	closeSent bool          // a close frame has been written; guarded by wmu
 }
 
 // wireDrop is the state of a wireConn that drops data frames.

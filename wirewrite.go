@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sync"
 	"unsafe"
+
+	"github.com/coder/websocket"
 )
 
 // The write side of a connection, as it goes onto the wire.
@@ -18,14 +20,12 @@ import (
 // bufio.Writer on every frame (BENCHMARKS.md, "Why raw coder/websocket costs
 // more than gorilla per message").
 //
-// The transport still writes its control frames: pongs, the pings the router
-// asks for and close frames, each header and payload in one Write through the
-// wireConn (its bufio.Writer is flushed at the end of every frame, and a
-// control frame fits in it). wireConn.Write and writeFrame hold one mutex, so
-// frames never interleave. Once a close frame has gone out, whoever wrote it
-// (the router closing, or the transport answering the client's close or
-// refusing a message), no data frame may follow (RFC 6455 §5.5.1): writeFrame
-// refuses with errCloseSent, which the router treats as any failed write.
+// The router writes the control frames too (wireread.go): pongs, its
+// keepalive pings and close frames. writeFrame and writeControl hold one
+// mutex, so frames never interleave. Once a close frame has gone out, whoever
+// wrote it (the router closing, or the read loop answering the client's
+// close), no frame may follow (RFC 6455 §5.5.1): writeFrame refuses with
+// errCloseSent, which the router treats as any failed write.
 //
 // With compression the transport writes everything, as it must compress.
 
@@ -106,14 +106,46 @@ func (w *wireConn) writeLocked(b []byte) error {
 	return err
 }
 
-// Write is the transport's write: with the router writing data frames, only
-// control frames come this way, one whole frame per call, and a close frame
-// among them ends the data frames.
+// writeControl writes a control frame of at most 125 bytes of payload: a
+// pong, a keepalive ping, or a close frame, which ends the data frames.
+func (w *wireConn) writeControl(op byte, payload []byte) error {
+	b := make([]byte, 0, 2+len(payload))
+	b = append(append(b, 0x80|op, byte(len(payload))), payload...)
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	if w.closeSent {
+		return errCloseSent
+	}
+	if op == opClose {
+		w.closeSent = true
+	}
+	_, err := w.Conn.Write(b)
+	return err
+}
+
+// errNoCloseFrame is writeClose's error for a code that no close frame may
+// carry.
+var errNoCloseFrame = errors.New("wsroute: no close frame carries this code")
+
+// writeClose writes a close frame with code and reason: without a payload
+// for 1005 (no status), and none at all for a code that may not be sent
+// (1006 after a failed write).
+func (w *wireConn) writeClose(code websocket.StatusCode, reason string) error {
+	if code == websocket.StatusNoStatusRcvd {
+		return w.writeControl(opClose, nil)
+	}
+	if !validCloseCode(code) {
+		return errNoCloseFrame
+	}
+	var p [125]byte
+	binary.BigEndian.PutUint16(p[:], uint16(code))
+	return w.writeControl(opClose, p[:2+copy(p[2:], reason)])
+}
+
+// Write is the transport's write, with compression: a whole frame per call
+// (its bufio.Writer is flushed at the end of every frame).
 func (w *wireConn) Write(p []byte) (int, error) {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
-	if w.rawData && len(p) > 0 && p[0]&0x0f == opClose {
-		w.closeSent = true
-	}
 	return w.Conn.Write(p)
 }

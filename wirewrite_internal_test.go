@@ -2,18 +2,22 @@ package wsroute
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
 	"testing"
 
+	"github.com/coder/websocket"
 	"github.com/stretchr/testify/require"
 )
 
-// TestNoDataFrameAfterClose writes, as the transport does, a pong and then a
-// close frame through a wireConn on which the router writes data frames: a
-// data frame before the close goes out, one after it is refused, and what
-// reaches the peer is exactly the frames in order.
+// TestNoDataFrameAfterClose writes a pong and then a close frame through a
+// wireConn on which the router writes the frames: a data frame before the
+// close goes out, a data frame or a ping after it is refused, and what
+// reaches the peer is exactly the frames in order. The close frames a
+// server may not send (1006) are refused, and 1005 is a close frame without
+// a payload.
 func TestNoDataFrameAfterClose(t *testing.T) {
 	server, client := net.Pipe()
 	defer client.Close()
@@ -25,22 +29,52 @@ func TestNoDataFrameAfterClose(t *testing.T) {
 		got <- b
 	}()
 
-	pong := []byte{0x8a, 0x00}
-	closeFrame := []byte{0x88, 0x02, 0x03, 0xe8} // 1000
-	_, err := w.Write(pong)
-	require.NoError(t, err)
+	require.NoError(t, w.writeControl(opPong, []byte("p")))
 	require.NoError(t, w.writeFrame(frame{data: "hi"}))
-	_, err = w.Write(closeFrame)
-	require.NoError(t, err)
-	err = w.writeFrame(frame{data: "late"})
+	require.ErrorIs(t, w.writeClose(websocket.StatusAbnormalClosure, ""), errNoCloseFrame)
+	require.NoError(t, w.writeClose(websocket.StatusNormalClosure, "bye"))
+	err := w.writeFrame(frame{data: "late"})
 	require.True(t, errors.Is(err, errCloseSent), "a data frame after the close frame: %v", err)
 	prepared := prepareFrame(false, []byte("late too"))
 	err = w.writeFrame(frame{data: string(prepared), prepared: true})
 	require.True(t, errors.Is(err, errCloseSent), "a prepared data frame after the close frame: %v", err)
+	require.ErrorIs(t, w.writeControl(opPing, nil), errCloseSent)
+	require.ErrorIs(t, w.writeClose(websocket.StatusNoStatusRcvd, ""), errCloseSent)
 	require.NoError(t, server.Close())
 
-	want := bytes.Join([][]byte{pong, {0x81, 0x02, 'h', 'i'}, closeFrame}, nil)
+	want := bytes.Join([][]byte{{0x8a, 0x01, 'p'}, {0x81, 0x02, 'h', 'i'}, {0x88, 0x05, 0x03, 0xe8, 'b', 'y', 'e'}}, nil)
 	require.Equal(t, want, <-got)
+
+	// 1005: no payload.
+	server, client = net.Pipe()
+	defer client.Close()
+	w = newWireConn(server, nil, 1<<20, 0, nil)
+	go func() {
+		b, _ := io.ReadAll(client)
+		got <- b
+	}()
+	require.NoError(t, w.writeClose(websocket.StatusNoStatusRcvd, ""))
+	require.NoError(t, server.Close())
+	require.Equal(t, []byte{0x88, 0x00}, <-got)
+}
+
+// TestMaskBytes unmasks payloads of every length up to 40 bytes, which
+// crosses the word-at-a-time loop's boundary, against the byte-wise rule of
+// RFC 6455 §5.3.
+func TestMaskBytes(t *testing.T) {
+	key := [4]byte{0x37, 0xfa, 0x21, 0x3d}
+	for n := 0; n <= 40; n++ {
+		plain := make([]byte, n)
+		for i := range plain {
+			plain[i] = byte(i*7 + 1)
+		}
+		masked := make([]byte, n)
+		for i := range plain {
+			masked[i] = plain[i] ^ key[i%4]
+		}
+		maskBytes(masked, binary.LittleEndian.Uint32(key[:]))
+		require.Equal(t, plain, masked, "length %d", n)
+	}
 }
 
 // TestFrameHeaderForms checks the three length forms of a server's frame

@@ -89,8 +89,7 @@ type frame struct {
 // goroutine) watches the idle, duration and ping deadlines.
 type conn struct {
 	r           *Router
-	ws          *websocket.Conn
-	nc          net.Conn
+	ws          *websocket.Conn // set by start, when the socket exists (c.wire)
 	id          string
 	connectedAt int64     // unix milliseconds
 	sourceIP    string    // requestContext.identity.sourceIp
@@ -266,17 +265,22 @@ func (c *conn) register() {
 // start serves the connection once the handshake is complete: the read loop
 // starts, the timer is armed, and a writer starts only when something was
 // queued or a close was requested meanwhile.
-func (c *conn) start(ws *websocket.Conn, nc net.Conn) {
+func (c *conn) start(ws *websocket.Conn) {
 	r := c.r
 	ws.SetReadLimit(r.opts.MaxMessageSize)
+	if br := c.wire.br; br != nil && br.Buffered() == 0 {
+		// The transport put a reader of what it had buffered (nothing)
+		// in front of the socket: read the socket straight.
+		br.Reset(&c.wire)
+	}
 	now := time.Now()
 	c.mu.Lock()
-	c.ws, c.nc = ws, nc
+	c.ws = ws
 	if c.state == stateOpen {
 		c.nextPing = now.Add(r.opts.PingInterval).UnixNano()
 		c.armTimerLocked(now)
 	} else {
-		_ = nc.SetDeadline(now.Add(r.opts.CloseTimeout)) // a close came before the socket
+		_ = c.wire.SetDeadline(now.Add(r.opts.CloseTimeout)) // a close came before the socket
 	}
 	r.wg.Add(1) // the read loop; ServeHTTP's count is still held
 	if len(c.queue) > 0 || (c.code != 0 && !c.closeSent) {
@@ -581,8 +585,8 @@ func (c *conn) close(code websocket.StatusCode, reason string) bool {
 	}
 	c.state, c.code, c.reason = stateClosing, code, reason
 	c.stopTimerLocked()
-	if c.nc != nil {
-		_ = c.nc.SetDeadline(time.Now().Add(c.r.opts.CloseTimeout))
+	if c.ws != nil {
+		_ = c.wire.SetDeadline(time.Now().Add(c.r.opts.CloseTimeout))
 	}
 	c.startWriterLocked()
 	return true
@@ -591,8 +595,8 @@ func (c *conn) close(code websocket.StatusCode, reason string) bool {
 // abort closes the socket at once, without a close handshake.
 func (c *conn) abort(code websocket.StatusCode, reason string) {
 	c.close(code, reason) // records why, unless a close was already under way
-	if c.nc != nil {
-		_ = c.nc.SetDeadline(time.Unix(1, 0))
+	if c.ws != nil {
+		_ = c.wire.SetDeadline(time.Unix(1, 0))
 	}
 }
 

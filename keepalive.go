@@ -80,7 +80,7 @@ func (c *conn) onTimer() {
 		c.r.log.Info("wsroute: closing connection", "connectionId", c.id, "reason", expired)
 		c.close(websocket.StatusPolicyViolation, reasonSlowMessage)
 		// The read loop waits for the rest of the message: end the wait.
-		_ = c.nc.SetReadDeadline(time.Unix(1, 0))
+		_ = c.wire.SetReadDeadline(time.Unix(1, 0))
 		return
 	}
 	if expired != "" {

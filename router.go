@@ -295,7 +295,7 @@ func (r *Router) serveHandshake(w http.ResponseWriter, req *http.Request) {
 	if subprotocol != "" && ws.Subprotocol() != subprotocol {
 		r.log.Warn("wsroute: $connect chose a subprotocol the client did not offer", "connectionId", c.id, "subprotocol", subprotocol)
 	}
-	c.start(ws, hw.conn)
+	c.start(ws)
 }
 
 // call runs h, turning a panic into an error.
@@ -434,11 +434,11 @@ func writeRefusal(w http.ResponseWriter, resp *Response) {
 	_, _ = w.Write(body)
 }
 
-// hijackWriter records the connection that websocket.Accept hijacks, so that
-// the router can close the socket itself when a client stops responding.
+// hijackWriter hands the transport, when websocket.Accept hijacks the
+// connection, the connection's wireConn in place of the socket, and buffers
+// of the router's choosing.
 type hijackWriter struct {
 	http.ResponseWriter
-	conn net.Conn
 	wrap func(nc net.Conn, pre []byte) net.Conn // the connection the transport reads
 }
 
@@ -456,7 +456,6 @@ func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 			brw = w.buffers(c, brw)
 		}
 	}
-	w.conn = c
 	return c, brw, err
 }
 

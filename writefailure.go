@@ -20,8 +20,8 @@ func (c *conn) writeFailed() {
 		c.stopTimerLocked()
 		c.startWriterLocked()
 	}
-	if c.nc != nil {
-		_ = c.nc.SetDeadline(time.Unix(1, 0))
+	if c.ws != nil {
+		_ = c.wire.SetDeadline(time.Unix(1, 0))
 	}
 }
 

@@ -305,7 +305,10 @@ func (c *conn) readLoop() {
 			if c.wire.rawData && code == websocket.StatusMessageTooBig {
 				// The client may finish writing the refused message, then
 				// answer the close frame: the wireConn hands on its close
-				// frame only, and this loop reads it (wireread.go).
+				// frame only, and this loop reads it (wireread.go). What
+				// is buffered is the start of the refused frame's header,
+				// when it came apart from the rest.
+				_, _ = c.wire.br.Discard(c.wire.br.Buffered())
 				continue
 			}
 			c.finish(code, reason)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -75,4 +76,26 @@ func TestControlFramesBetweenFragments(t *testing.T) {
 		})
 	}
 	s.ln.requireAllClosed(t, testTimeout)
+}
+
+// TestOversizeHeaderInPieces refuses a frame over MaxMessageSize whose header
+// arrives in two writes, the first of one byte: the router closes with 1009,
+// reads on to the client's close frame, which follows the refused message
+// whole, and then closes the socket, long before CloseTimeout would.
+func TestOversizeHeaderInPieces(t *testing.T) {
+	const limit = 1000
+	s := newSite(t, &wsroute.Options{MaxMessageSize: limit, CloseTimeout: time.Minute})
+	addr, path := s.hostPath("pieces")
+	c, err := dialRaw(addr, path, nil, testTimeout)
+	require.NoError(t, err)
+	defer c.Close()
+	id := s.log.id("pieces")
+
+	frame := clientFrame(finText, []byte(`{"action":"echo","pad":"`+strings.Repeat("p", 2*limit)+`"}`))
+	require.NoError(t, c.write(frame[:1]))
+	time.Sleep(50 * time.Millisecond) // the first byte is read on its own
+	require.NoError(t, c.write(append(frame[1:], closeFrame(1000, "")...)))
+	require.NoError(t, c.expectClose(testTimeout, 1009, "Message too big"))
+	s.log.requireDisconnect(t, id, 1009, "Message too big")
+	require.NoError(t, c.expectEOF(testTimeout), "closed once the client's close frame is read")
 }

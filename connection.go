@@ -89,7 +89,7 @@ type frame struct {
 // goroutine) watches the idle, duration and ping deadlines.
 type conn struct {
 	r           *Router
-	ws          *websocket.Conn // set by start, when the socket exists (c.wire)
+	ws          *websocket.Conn // the transport's connection, with compression; set by start
 	id          string
 	connectedAt int64     // unix milliseconds
 	sourceIP    string    // requestContext.identity.sourceIp
@@ -110,6 +110,7 @@ type conn struct {
 	state     connState
 	closeSent bool    // the writer has begun the close handshake
 	closeDone bool    // the writer has written the close frame, when the router writes frames itself
+	started   bool    // the handshake is complete: the socket is c.wire
 	guessed   bool    // code and reason are a failed write's guess, which the read loop's outcome replaces
 	writing   bool    // a goroutine owns writes: the reader replying, or the writer
 	queue     []frame // frames waiting for the writer
@@ -267,15 +268,12 @@ func (c *conn) register() {
 // queued or a close was requested meanwhile.
 func (c *conn) start(ws *websocket.Conn) {
 	r := c.r
-	ws.SetReadLimit(r.opts.MaxMessageSize)
-	if br := c.wire.br; br != nil && br.Buffered() == 0 {
-		// The transport put a reader of what it had buffered (nothing)
-		// in front of the socket: read the socket straight.
-		br.Reset(&c.wire)
+	if ws != nil {
+		ws.SetReadLimit(r.opts.MaxMessageSize)
 	}
 	now := time.Now()
 	c.mu.Lock()
-	c.ws = ws
+	c.ws, c.started = ws, true
 	if c.state == stateOpen {
 		c.nextPing = now.Add(r.opts.PingInterval).UnixNano()
 		c.armTimerLocked(now)
@@ -588,7 +586,7 @@ func (c *conn) close(code websocket.StatusCode, reason string) bool {
 	}
 	c.state, c.code, c.reason = stateClosing, code, reason
 	c.stopTimerLocked()
-	if c.ws != nil {
+	if c.started {
 		_ = c.wire.SetDeadline(time.Now().Add(c.r.opts.CloseTimeout))
 	}
 	c.startWriterLocked()
@@ -598,7 +596,7 @@ func (c *conn) close(code websocket.StatusCode, reason string) bool {
 // abort closes the socket at once, without a close handshake.
 func (c *conn) abort(code websocket.StatusCode, reason string) {
 	c.close(code, reason) // records why, unless a close was already under way
-	if c.ws != nil {
+	if c.started {
 		_ = c.wire.SetDeadline(time.Unix(1, 0))
 	}
 }
@@ -616,13 +614,13 @@ func (c *conn) finish(code websocket.StatusCode, reason string) {
 	// The client closed or the network failed, and no close is under way;
 	// or the router's close frame has gone out, and the client answered or
 	// the deadline passed: release the socket. This does not wait.
-	release := wasOpen || c.closeDone
+	release := (wasOpen || c.closeDone) && c.started
 	c.mu.Unlock()
 	c.r.conns.remove(c)
 	c.backplaneRelease()
 	c.r.groups.leaveAll(c) // before $disconnect runs: it is in no group any more
-	if release && c.ws != nil {
-		_ = c.ws.CloseNow()
+	if release {
+		c.closeSocket()
 	}
 	c.closed(int(code), reason)
 	c.disconnect(code, reason)

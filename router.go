@@ -1,14 +1,11 @@
 package wsroute
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"runtime/debug"
 	"strings"
@@ -279,21 +276,12 @@ func (r *Router) serveHandshake(w http.ResponseWriter, req *http.Request) {
 	c.register()
 	c.accepted()
 
-	hw := &hijackWriter{ResponseWriter: w, wrap: c.wrapWire}
-	ao := &websocket.AcceptOptions{InsecureSkipVerify: true, // the origin was checked above
-		CompressionMode: r.opts.Compression.transport(), CompressionThreshold: r.opts.CompressionThreshold}
-	if subprotocol != "" {
-		ao.Subprotocols = []string{subprotocol}
-	}
-	ws, err := websocket.Accept(hw, req, ao)
+	ws, err := r.upgrade(w, req, c, subprotocol)
 	if err != nil {
 		// $connect succeeded, so $disconnect must run: the client is gone.
 		r.log.Warn("wsroute: handshake failed after $connect", "connectionId", c.id, "err", err)
 		c.finish(websocket.StatusAbnormalClosure, "")
 		return
-	}
-	if subprotocol != "" && ws.Subprotocol() != subprotocol {
-		r.log.Warn("wsroute: $connect chose a subprotocol the client did not offer", "connectionId", c.id, "subprotocol", subprotocol)
 	}
 	c.start(ws)
 }
@@ -432,59 +420,4 @@ func writeRefusal(w http.ResponseWriter, resp *Response) {
 		}
 	}
 	_, _ = w.Write(body)
-}
-
-// hijackWriter hands the transport, when websocket.Accept hijacks the
-// connection, the connection's wireConn in place of the socket, and buffers
-// of the router's choosing.
-type hijackWriter struct {
-	http.ResponseWriter
-	wrap func(nc net.Conn, pre []byte) net.Conn // the connection the transport reads
-}
-
-func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err == nil && w.wrap != nil {
-		// What the client sent after the request waits in brw: it goes
-		// through the wrapper first, ahead of the socket.
-		pre, _ := brw.Reader.Peek(brw.Reader.Buffered())
-		c = w.wrap(c, bytes.Clone(pre))
-		// The transport writes through the wrapper too, so that its frames
-		// and the router's never interleave (wirewrite.go). net/http hands
-		// over an empty writer; flush it all the same before the switch.
-		if err = brw.Writer.Flush(); err == nil {
-			brw = w.buffers(c, brw)
-		}
-	}
-	return c, brw, err
-}
-
-func (w *hijackWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// Sizes of the buffers the transport reads and writes the socket through.
-const (
-	// readBuffer holds what one read of the socket brings: the header and
-	// payload of several small frames; a payload larger than the buffer is
-	// read straight into the read loop's own buffer.
-	readBuffer = 1 << 10
-	// controlBuffer holds one control frame whole (a header of 2 bytes and
-	// at most 125 of payload). When the router reads and writes the frames
-	// itself the transport writes none: it only does the handshake.
-	controlBuffer = 256
-)
-
-// buffers returns the buffers the transport uses on c, in place of the 4 KiB
-// reader and writer net/http hands over with the socket, which would stay
-// with the connection as long as it lives: 8 KiB per connection, idle or
-// not, where these take 1.25 KiB. The writer keeps its size when the
-// transport writes the frames, which it compresses.
-func (w *hijackWriter) buffers(c net.Conn, brw *bufio.ReadWriter) *bufio.ReadWriter {
-	br, bw := bufio.NewReaderSize(c, readBuffer), brw.Writer
-	if wc, ok := c.(*wireConn); ok && wc.rawData {
-		wc.br = br // the router reads the frames (wireread.go)
-		bw = bufio.NewWriterSize(c, controlBuffer)
-	} else {
-		bw.Reset(c)
-	}
-	return bufio.NewReadWriter(br, bw)
 }

@@ -160,8 +160,17 @@ func (c *conn) writeClose(code websocket.StatusCode, reason string) {
 	ended := c.state == stateClosed
 	c.mu.Unlock()
 	if ended {
-		_ = c.ws.CloseNow()
+		c.closeSocket()
 	}
+}
+
+// closeSocket closes the connection's socket, at once.
+func (c *conn) closeSocket() {
+	if c.ws != nil {
+		_ = c.ws.CloseNow()
+		return
+	}
+	_ = c.wire.Close()
 }
 
 // pingWait is a keepalive ping waiting for its pong.

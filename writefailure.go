@@ -20,7 +20,7 @@ func (c *conn) writeFailed() {
 		c.stopTimerLocked()
 		c.startWriterLocked()
 	}
-	if c.ws != nil {
+	if c.started {
 		_ = c.wire.SetDeadline(time.Unix(1, 0))
 	}
 }

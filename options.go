@@ -84,9 +84,9 @@ type Options struct {
 
 	// CloseTimeout bounds a close the router starts (DeleteConnection, a
 	// timeout, Shutdown): after it the socket is closed without waiting for
-	// the client's close frame. Default 5 s. The transport itself stops
-	// waiting for the client's close frame after 5 s, so a larger value only
-	// matters when the socket accepts no data.
+	// the client's close frame. Default 5 s. With Compression, the transport
+	// itself stops waiting for the client's close frame after 5 s, so a
+	// larger value only matters when the socket accepts no data.
 	CloseTimeout time.Duration
 
 	// AcceptBinary makes binary frames $default events with a base64 body and

@@ -9,8 +9,11 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/stretchr/testify/require"
 )
 
 // Helpers that speak WebSocket byte by byte, for the tests that send what no
@@ -254,6 +257,17 @@ func (c *rawConn) expectEOF(within time.Duration) error {
 }
 
 func (c *rawConn) Close() error { return c.nc.Close() }
+
+// dialRawNamed completes a handshake by hand to s as name, and returns the
+// connection, closed when t ends, and its connection ID.
+func (s *site) dialRawNamed(t *testing.T, name string) (*rawConn, string) {
+	t.Helper()
+	addr, path := s.hostPath(name)
+	c, err := dialRaw(addr, path, nil, testTimeout)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c, s.log.id(name)
+}
 
 // hostPath returns the listener address and the path with the query of a
 // site's URL for name.

@@ -61,11 +61,7 @@ func TestProtocolViolations(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			name := strings.ReplaceAll(tc.name, " ", "-")
-			addr, path := s.hostPath(name)
-			c, err := dialRaw(addr, path, nil, testTimeout)
-			require.NoError(t, err)
-			defer c.Close()
-			id := s.log.id(name)
+			c, id := s.dialRawNamed(t, name)
 			require.NoError(t, c.write(append(textFrame(echoed), tc.frames...)))
 			before, code, reason, err := c.readUntilClose(testTimeout)
 			require.NoError(t, err)
@@ -99,11 +95,7 @@ func TestCloseReasonMustBeUTF8(t *testing.T) {
 		{"valid", "au revoir ü", 1000, "au revoir ü"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr, path := s.hostPath(tc.name)
-			c, err := dialRaw(addr, path, nil, testTimeout)
-			require.NoError(t, err)
-			defer c.Close()
-			id := s.log.id(tc.name)
+			c, id := s.dialRawNamed(t, tc.name)
 			require.NoError(t, c.write(append(textFrame(echoed), closeFrame(1000, tc.reason)...)))
 			before, code, reason, err := c.readUntilClose(testTimeout)
 			require.NoError(t, err)
@@ -140,11 +132,7 @@ func TestOversizeAnnouncementRefusedAtOnce(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			name := strings.ReplaceAll(tc.name, " ", "-")
-			addr, path := s.hostPath(name)
-			c, err := dialRaw(addr, path, nil, testTimeout)
-			require.NoError(t, err)
-			defer c.Close()
-			id := s.log.id(name)
+			c, id := s.dialRawNamed(t, name)
 			require.NoError(t, c.write(append(textFrame(echoed), tc.frames...)))
 			// Nothing more is sent: the refusal must not wait for the bytes
 			// announced, nor for the keepalive.
@@ -194,11 +182,7 @@ func TestOversizeMessageWrittenWhole(t *testing.T) {
 		})
 		t.Run(fmt.Sprint("raw ", i), func(t *testing.T) {
 			name := fmt.Sprint("raw", i)
-			addr, path := s.hostPath(name)
-			c, err := dialRaw(addr, path, nil, testTimeout)
-			require.NoError(t, err)
-			defer c.Close()
-			id := s.log.id(name)
+			c, id := s.dialRawNamed(t, name)
 			// The message, a ping in it, the rest, and the client's close frame, in one write.
 			frames := append(clientFrame(0x01, []byte(msg[:150<<10])), clientFrame(finPing, []byte("still here"))...)
 			frames = append(frames, clientFrame(0x80, []byte(msg[150<<10:]))...)
@@ -208,7 +192,7 @@ func TestOversizeMessageWrittenWhole(t *testing.T) {
 			require.NoError(t, c.expectClose(testTimeout, 1009, "Message too big"))
 			s.log.requireDisconnect(t, id, 1009, "Message too big")
 			require.NoError(t, c.nc.SetReadDeadline(time.Now().Add(testTimeout)))
-			_, err = io.Copy(io.Discard, c.br)
+			_, err := io.Copy(io.Discard, c.br)
 			require.NoError(t, err, "the server closes the socket once it has read the client's close frame")
 		})
 	}
@@ -248,11 +232,7 @@ func (c *rawConn) readAnsweringPings(within time.Duration) (serverFrame, error) 
 func TestSlowLegalMessageIsNotDropped(t *testing.T) {
 	const ping, pong = 100 * time.Millisecond, 150 * time.Millisecond
 	s := newSite(t, &wsroute.Options{PingInterval: ping, PongTimeout: pong})
-	addr, path := s.hostPath("slow")
-	c, err := dialRaw(addr, path, nil, testTimeout)
-	require.NoError(t, err)
-	defer c.Close()
-	id := s.log.id("slow")
+	c, id := s.dialRawNamed(t, "slow")
 	msg := `{"action":"echo","pad":"` + strings.Repeat("s", 1500) + `"}`
 	// 1.5 KiB at 50 bytes every 50 ms: 1.6 s, many times ping+pong.
 	require.NoError(t, slowWrite(c, textFrame(msg), 50, 50*time.Millisecond))
@@ -286,11 +266,7 @@ func TestMessageTimeout(t *testing.T) {
 	})
 
 	t.Run("withheld rest", func(t *testing.T) {
-		addr, path := s.hostPath("withheld")
-		c, err := dialRaw(addr, path, nil, testTimeout)
-		require.NoError(t, err)
-		defer c.Close()
-		id := s.log.id("withheld")
+		c, id := s.dialRawNamed(t, "withheld")
 		frame := textFrame(`{"action":"echo","pad":"` + strings.Repeat("w", 500) + `"}`)
 		start := time.Now()
 		require.NoError(t, c.write(frame[:300]))
@@ -301,11 +277,7 @@ func TestMessageTimeout(t *testing.T) {
 	})
 
 	t.Run("a slow handler does not count", func(t *testing.T) {
-		addr, path := s.hostPath("handler")
-		c, err := dialRaw(addr, path, nil, testTimeout)
-		require.NoError(t, err)
-		defer c.Close()
-		id := s.log.id("handler")
+		c, id := s.dialRawNamed(t, "handler")
 		next := textFrame(`{"action":"echo","n":"next"}`)
 		// The next message begins while the slow handler runs, and ends
 		// after it, within the limit of the read loop's return.

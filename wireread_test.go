@@ -32,11 +32,7 @@ func TestControlFramesBetweenFragments(t *testing.T) {
 		{"len64", 200 << 10, closeFrame(1000, ""), 1000, "", 1000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr, path := s.hostPath(tc.name)
-			c, err := dialRaw(addr, path, nil, testTimeout)
-			require.NoError(t, err)
-			defer c.Close()
-			id := s.log.id(tc.name)
+			c, id := s.dialRawNamed(t, tc.name)
 
 			msg := `{"action":"echo","pad":"` + strings.Repeat("p", tc.size-27) + `"}`
 			third := len(msg) / 3
@@ -85,11 +81,7 @@ func TestControlFramesBetweenFragments(t *testing.T) {
 func TestOversizeHeaderInPieces(t *testing.T) {
 	const limit = 1000
 	s := newSite(t, &wsroute.Options{MaxMessageSize: limit, CloseTimeout: time.Minute})
-	addr, path := s.hostPath("pieces")
-	c, err := dialRaw(addr, path, nil, testTimeout)
-	require.NoError(t, err)
-	defer c.Close()
-	id := s.log.id("pieces")
+	c, id := s.dialRawNamed(t, "pieces")
 
 	frame := clientFrame(finText, []byte(`{"action":"echo","pad":"`+strings.Repeat("p", 2*limit)+`"}`))
 	require.NoError(t, c.write(frame[:1]))

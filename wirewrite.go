@@ -142,8 +142,8 @@ func (w *wireConn) writeClose(code websocket.StatusCode, reason string) error {
 	return w.writeControl(opClose, p[:2+copy(p[2:], reason)])
 }
 
-// Write is the transport's write, with compression: a whole frame per call
-// (its bufio.Writer is flushed at the end of every frame).
+// Write is the transport's write, with compression, where the transport
+// writes every frame.
 func (w *wireConn) Write(p []byte) (int, error) {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()

@@ -17,12 +17,13 @@ import (
 
 // The read side of a connection, as it comes off the wire.
 //
-// The transport reads the hijacked socket through a wireConn, which follows
-// the frames the client sends as they arrive. It is the one place where the
-// router looks at inbound frames, and does what the transport does not do,
-// or does too late:
+// The frame reader (the router's own without compression, wireread.go; the
+// transport's with it) reads the hijacked socket through a wireConn, which
+// follows the frames the client sends as they arrive. It is where the
+// router checks inbound frames, and does what the transport's reader does
+// not do, or does too late:
 //
-//   - It refuses the first frame that breaks RFC 6455 before the transport
+//   - It refuses the first frame that breaks RFC 6455 before the reader
 //     sees it whole: the router then closes with 1002 and a reason naming the
 //     violation, reports the same to $disconnect, and closes the socket. The
 //     transport would send 1002 itself for most violations but report a bare
@@ -36,7 +37,7 @@ import (
 //     arrive, so that a client uploading a large message slowly is alive
 //     although it cannot answer a ping before the message ends.
 //
-// The frame that breaks a rule is never handed to the transport whole: the
+// The frame that breaks a rule is never handed to the reader whole: the
 // bytes before it are, and the next read returns the refusal. After a
 // protocol violation (1002, 1007) the stream cannot be trusted, and every
 // read returns the refusal: the close handshake fails at once and the socket
@@ -44,12 +45,13 @@ import (
 // client, which may be writing the refused message whole, must be able to
 // finish writing it and read the close frame: the refusal is returned once,
 // and from then on every frame is read and checked, and only close frames
-// are handed on, so that the transport's close handshake reads the client's
-// close frame. The bytes of data frames (the rest of the refused frame, its
+// are handed on, so that the close handshake reads the client's close
+// frame. The bytes of data frames (the rest of the refused frame, its
 // continuations, later messages) are dropped, and so are pings and pongs:
-// the transport has sent its close frame by then, and a ping it cannot
-// answer would end its handshake with the client's bytes unread, and the
-// socket would be reset. CloseTimeout bounds that handshake, as any close
+// the router's close frame has gone out by then, and no pong may follow it
+// (the transport, with compression, would end its handshake at a ping it
+// cannot answer, with the client's bytes unread, and the socket would be
+// reset). CloseTimeout bounds that handshake, as any close
 // the router starts.
 
 // Close reasons of the frames the read side refuses, and of a message that

@@ -8,7 +8,7 @@ import (
 
 // writeFailed aborts the connection after a failed write: the socket is
 // unusable. A write usually fails because the read side is closing the
-// socket (the client's close frame, answered by the transport, or a frame the
+// socket (the client's close frame, answered by the read loop, or a frame the
 // read side refused), so 1006 is recorded only as a guess: when the read loop
 // ends with a cause of its own, finish reports that cause instead. A close
 // the router had already started keeps its code.

@@ -48,7 +48,7 @@ import (
 // are handed on, so that the close handshake reads the client's close
 // frame. The bytes of data frames (the rest of the refused frame, its
 // continuations, later messages) are dropped, and so are pings and pongs:
-// the router's close frame has gone out by then, and no pong may follow it
+// the router is closing by then, and no pong may follow its close frame
 // (the transport, with compression, would end its handshake at a ping it
 // cannot answer, with the client's bytes unread, and the socket would be
 // reset). CloseTimeout bounds that handshake, as any close

@@ -596,7 +596,9 @@ func (c *conn) close(code websocket.StatusCode, reason string) bool {
 // abort closes the socket at once, without a close handshake.
 func (c *conn) abort(code websocket.StatusCode, reason string) {
 	c.close(code, reason) // records why, unless a close was already under way
-	if c.started {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.started { // else start sets the close's deadline
 		_ = c.wire.SetDeadline(time.Unix(1, 0))
 	}
 }

@@ -287,10 +287,11 @@ func (b *Backplane) Attach(local wsroute.ConnectionManager) error {
 	b.nodeSubs = []*nats.Subscription{ping, beats, bcast}
 	b.wg.Add(workers + 2)
 	for range workers {
-		go b.work()
+		go b.consume(b.inbox, b.serve) // other nodes' requests for this node's connections
 	}
 	go b.heartbeat()
-	go b.fanOut()
+	// Other nodes' group posts, one at a time, in the order NATS delivers them.
+	go b.consume(b.groupInbox, b.deliver)
 	return nil
 }
 

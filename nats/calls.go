@@ -132,15 +132,15 @@ func decodeReply(data []byte) ([]byte, error) {
 	return nil, fmt.Errorf("wsnats: unknown answer %q from a node", data[0])
 }
 
-// work answers the requests of other nodes for this node's connections.
-func (b *Backplane) work() {
+// consume hands each message of ch to handle until the backplane closes.
+func (b *Backplane) consume(ch <-chan *nats.Msg, handle func(*nats.Msg)) {
 	defer b.wg.Done()
 	for {
 		select {
 		case <-b.done:
 			return
-		case m := <-b.inbox:
-			b.serve(m)
+		case m := <-ch:
+			handle(m)
 		}
 	}
 }

@@ -330,20 +330,7 @@ func (b *Backplane) publish(ctx context.Context, subject string, data []byte) er
 	return nil
 }
 
-// fanOut hands the posts of other nodes to the router's groups, one at a
-// time, in the order NATS delivers them.
-func (b *Backplane) fanOut() {
-	defer b.wg.Done()
-	for {
-		select {
-		case <-b.done:
-			return
-		case m := <-b.groupInbox:
-			b.deliver(m)
-		}
-	}
-}
-
+// deliver hands another node's group post to the router's groups.
 func (b *Backplane) deliver(m *nats.Msg) {
 	if len(m.Data) == 0 || len(m.Data) < 1+int(m.Data[0]) {
 		return

@@ -221,6 +221,12 @@ func bearerDo(t *testing.T, method, u, body string) (int, string) {
 	req, err := http.NewRequest(method, u, strings.NewReader(body))
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+testToken)
+	return do(t, req)
+}
+
+// do sends req and returns the status and body.
+func do(t *testing.T, req *http.Request) (int, string) {
+	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()

@@ -2,7 +2,6 @@ package wsnats_test
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -23,12 +22,7 @@ func TestReadyFollowsTheServer(t *testing.T) {
 		defer cancel()
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, health.URL+"/ready", nil)
 		require.NoError(t, err)
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		require.NoError(t, err)
-		return resp.StatusCode, string(b)
+		return do(t, req)
 	}
 	status, body := ready()
 	require.Equal(t, http.StatusOK, status, body)

@@ -64,13 +64,19 @@ func (r *Router) upgrade(w http.ResponseWriter, req *http.Request, c *conn, subp
 	if err != nil {
 		return nil, err
 	}
-	// What the client sent after the request waits in brw: it goes
-	// through the wireConn first, ahead of the socket. net/http's 4 KiB
-	// buffers would stay with the connection as long as it lives.
-	pre, _ := brw.Reader.Peek(brw.Reader.Buffered())
-	c.wrapWire(nc, bytes.Clone(pre))
+	// net/http's 4 KiB buffers would stay with the connection as long as
+	// it lives: only what the client sent after the request is kept.
+	wrapHijacked(nc, brw.Reader, c.wrapWire)
 	c.wire.br = bufio.NewReaderSize(&c.wire, readBuffer)
 	return nil, nil
+}
+
+// wrapHijacked wraps the socket net/http hijacked: what the client sent
+// after the request, which waits in br, goes through the wrapper first,
+// ahead of the socket.
+func wrapHijacked(nc net.Conn, br *bufio.Reader, wrap func(nc net.Conn, pre []byte) net.Conn) net.Conn {
+	pre, _ := br.Peek(br.Buffered())
+	return wrap(nc, bytes.Clone(pre))
 }
 
 // acceptKey returns the Sec-WebSocket-Accept value for a client's
@@ -128,10 +134,7 @@ func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return c, brw, err
 	}
-	// What the client sent after the request waits in brw: it goes
-	// through the wrapper first, ahead of the socket.
-	pre, _ := brw.Reader.Peek(brw.Reader.Buffered())
-	c = w.wrap(c, bytes.Clone(pre))
+	c = wrapHijacked(c, brw.Reader, w.wrap)
 	// The transport writes through the wrapper too, so that its frames
 	// never interleave with another writer's. net/http hands over an empty
 	// writer; flush it all the same before the switch.
